@@ -1,0 +1,175 @@
+// Package applets is nfsrecover's multi-call entry point: the one table of
+// applets, dispatch on argv[0] or on the first argument, and the
+// busybox-style --list, --list-full and --install.
+package applets
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"nfsrecover/applets/cltrack"
+	"nfsrecover/applets/dbtool"
+)
+
+// Version is the program version; release builds set it with
+// -ldflags "-X nfsrecover/applets.Version=...".
+var Version = "0.1.0-dev"
+
+// MainFunc is an applet's entry point. args[0] is the name it was invoked
+// as; the result is the process exit status.
+type MainFunc func(args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int
+
+// Applet is one row of the table.
+type Applet struct {
+	Name    string   // subcommand: nfsrecover NAME ...
+	Links   []string // argv[0] names, installed by --install
+	Dir     string   // where --install puts Links unless told otherwise
+	Summary string
+	Main    MainFunc // nil: listed but not implemented yet
+}
+
+// Table is THE applet table, in display order.
+var Table = []Applet{
+	{Name: "statd", Links: []string{"rpc.statd"}, Dir: "/usr/sbin",
+		Summary: "NSM daemon (RPC program 100024): monitors peers, relays reboot notifications"},
+	{Name: "notify", Links: []string{"sm-notify"}, Dir: "/usr/sbin",
+		Summary: "tell every monitored peer that this host rebooted"},
+	{Name: "cltrack", Links: []string{"nfsdcltrack"}, Dir: "/sbin",
+		Summary: "NFSv4 client-tracking upcall for the kernel (nfsdcltrack), import/export", Main: cltrack.Main},
+	{Name: "stablerestart", Dir: "/usr/sbin",
+		Summary: "inspect, verify and repair FreeBSD's nfs-stablerestart file"},
+	{Name: "db", Summary: "dump or check the nfsrecover database", Main: dbtool.Main},
+}
+
+// find returns the applet invoked as name: its subcommand, one of its
+// links, or "nfsrecover-NAME".
+func find(name string) (Applet, bool) {
+	for _, a := range Table {
+		if name == a.Name || name == "nfsrecover-"+a.Name {
+			return a, true
+		}
+		for _, l := range a.Links {
+			if name == l {
+				return a, true
+			}
+		}
+	}
+	return Applet{}, false
+}
+
+// Main dispatches a whole command line and returns the exit status.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		args = []string{"nfsrecover"}
+	}
+	if a, ok := resolve(args[0]); ok {
+		return run(a, args, stdin, stdout, stderr)
+	}
+	if len(args) < 2 {
+		usage(stdout)
+		return 0
+	}
+	switch args[1] {
+	case "--help", "-h", "help":
+		usage(stdout)
+		return 0
+	case "--version":
+		fmt.Fprintf(stdout, "nfsrecover %s\n", Version)
+		return 0
+	case "--list":
+		for _, a := range Table {
+			fmt.Fprintln(stdout, a.Name)
+		}
+		return 0
+	case "--list-full":
+		listFull(stdout)
+		return 0
+	case "--install":
+		return install(args[2:], stdout, stderr)
+	}
+	a, ok := find(args[1])
+	if !ok {
+		fmt.Fprintf(stderr, "nfsrecover: %q is not an applet (see nfsrecover --list)\n", args[1])
+		return 1
+	}
+	return run(a, args[1:], stdin, stdout, stderr)
+}
+
+// resolve finds the applet for argv[0], following a chain of symlinks
+// (e.g. /sbin/my-cltrack -> nfsdcltrack -> nfsrecover) until a known name.
+func resolve(argv0 string) (Applet, bool) {
+	p := argv0
+	for hops := 0; hops < 8; hops++ {
+		if a, ok := find(filepath.Base(p)); ok {
+			return a, true
+		}
+		if !strings.Contains(p, "/") {
+			return Applet{}, false
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return Applet{}, false
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		p = target
+	}
+	return Applet{}, false
+}
+
+func run(a Applet, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if a.Main == nil {
+		fmt.Fprintf(stderr, "nfsrecover: %s: not implemented yet\n", a.Name)
+		return 1
+	}
+	return a.Main(args, stdin, stdout, stderr, os.LookupEnv)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `nfsrecover %s: NFS crash-recovery tools in one binary.
+
+Usage:
+  nfsrecover APPLET [ARGS...]     run an applet (see the list below)
+  LINK [ARGS...]                  run the applet a link is named for
+                                  (rpc.statd, sm-notify, nfsdcltrack)
+  nfsrecover --list               list applet names
+  nfsrecover --list-full          name, status, links and summary of each applet
+  nfsrecover --install [-s] [DIR] create each applet's links (hard links, or
+                                  symlinks with -s) in its standard directory,
+                                  or all in DIR; existing correct links are kept,
+                                  other existing files are never replaced
+  nfsrecover --version
+  nfsrecover --help
+
+Applets:
+`, Version)
+	for _, a := range Table {
+		status := ""
+		if a.Main == nil {
+			status = " (not implemented yet)"
+		}
+		fmt.Fprintf(w, "  %-14s %s%s\n", a.Name, a.Summary, status)
+	}
+	fmt.Fprintf(w, "\nRun \"nfsrecover APPLET --help\" for an applet's options.\n")
+}
+
+func listFull(w io.Writer) {
+	for _, a := range Table {
+		status := "ready"
+		if a.Main == nil {
+			status = "not-implemented-yet"
+		}
+		var links []string
+		for _, l := range a.Links {
+			links = append(links, filepath.Join(a.Dir, l))
+		}
+		if len(links) == 0 {
+			links = []string{"-"}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.Name, status, strings.Join(links, ","), a.Summary)
+	}
+}

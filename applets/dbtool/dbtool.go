@@ -1,0 +1,165 @@
+// Package dbtool is the "nfsrecover db" applet: dump the database (human
+// or JSON) and check its integrity.
+package dbtool
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"nfsrecover/pkg/nfsconf"
+	"nfsrecover/pkg/store"
+)
+
+// EnvNFSConf names an alternative nfs.conf, as for the other applets.
+const EnvNFSConf = "NFSRECOVER_NFS_CONF"
+
+// Exit statuses of "db check".
+const (
+	CheckOK       = 0
+	CheckProblems = 1
+	CheckNoOpen   = 2
+)
+
+// Main is the applet entry point.
+func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	confPath, _ := lookupEnv(EnvNFSConf)
+	conf := nfsconf.Load(confPath)
+	dbFlag := &cli.StringFlag{Name: "db", Usage: "database `PATH` (default: $NFSRECOVER_DB, nfs.conf [nfsrecover] db, " + store.DefaultPath + ")"}
+	dbPath := func(c *cli.Context) string {
+		p, _ := store.Locate(c.String("db"), lookupEnv, conf)
+		return p
+	}
+	status := 0
+	app := &cli.App{
+		Name:           "nfsrecover db",
+		Usage:          "inspect the nfsrecover database",
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			{
+				Name:  "dump",
+				Usage: "print every record (read-only; waits for writers like any other user)",
+				Flags: []cli.Flag{dbFlag, &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
+				Action: func(c *cli.Context) error {
+					return dump(stdout, dbPath(c), c.Bool("json"))
+				},
+			},
+			{
+				Name:  "check",
+				Usage: "verify file structure and every record; exit 0 clean, 1 problems found, 2 cannot open",
+				Flags: []cli.Flag{dbFlag},
+				Action: func(c *cli.Context) error {
+					status = check(stdout, stderr, dbPath(c))
+					return nil
+				},
+			},
+		},
+	}
+	if err := app.Run(append([]string{"nfsrecover db"}, args[1:]...)); err != nil {
+		fmt.Fprintf(stderr, "nfsrecover db: %v\n", err)
+		return 1
+	}
+	return status
+}
+
+// JSONClient is one client record in "db dump --json".
+type JSONClient struct {
+	ID         string `json:"id"`          // lowercase hex of the raw id
+	Time       int64  `json:"time"`        // epoch seconds
+	HasSession *int   `json:"has_session"` // 0, 1 or null
+	Origin     string `json:"origin,omitempty"`
+}
+
+// JSONDump is the document "db dump --json" prints.
+type JSONDump struct {
+	Path    string `json:"path"`
+	Schema  uint32 `json:"schema"`
+	Cltrack struct {
+		Clients []JSONClient `json:"clients"`
+		Hashes  []string     `json:"hash_only"`
+	} `json:"cltrack"`
+}
+
+func origin(o store.Origin) string {
+	switch {
+	case o&store.OriginLegacyDir != 0:
+		return "legacy-dir"
+	case o&store.OriginImported != 0:
+		return "imported"
+	}
+	return ""
+}
+
+func toJSON(c store.Contents) JSONDump {
+	var d JSONDump
+	d.Path, d.Schema = c.Path, c.Schema
+	d.Cltrack.Clients = []JSONClient{}
+	d.Cltrack.Hashes = append([]string{}, c.Hashes...)
+	for _, cl := range c.Clients {
+		j := JSONClient{ID: hex.EncodeToString(cl.ID), Time: cl.Time, Origin: origin(cl.Origin)}
+		if cl.HasSession != store.SessionUnknown {
+			v := 0
+			if cl.HasSession == store.SessionYes {
+				v = 1
+			}
+			j.HasSession = &v
+		}
+		d.Cltrack.Clients = append(d.Cltrack.Clients, j)
+	}
+	return d
+}
+
+func dump(w io.Writer, path string, asJSON bool) error {
+	db, err := store.Open(path, &store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	c, err := db.Dump()
+	db.Close()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(toJSON(c))
+	}
+	fmt.Fprintf(w, "database %s (schema %d)\n\ncltrack clients: %d\n", c.Path, c.Schema, len(c.Clients))
+	if len(c.Clients) > 0 {
+		fmt.Fprintf(w, "  %-20s  %-11s  %-7s  %-10s  %s\n", "TIME (UTC)", "EPOCH", "SESSION", "ORIGIN", "ID (hex)")
+	}
+	for _, cl := range c.Clients {
+		fmt.Fprintf(w, "  %-20s  %-11d  %-7s  %-10s  %x\n",
+			time.Unix(cl.Time, 0).UTC().Format("2006-01-02 15:04:05"), cl.Time, cl.HasSession, origin(cl.Origin), cl.ID)
+	}
+	fmt.Fprintf(w, "\ncltrack hash-only records (v4recovery md5 names): %d\n", len(c.Hashes))
+	for _, h := range c.Hashes {
+		fmt.Fprintf(w, "  %s\n", h)
+	}
+	return nil
+}
+
+func check(stdout, stderr io.Writer, path string) int {
+	db, err := store.Open(path, &store.Options{ReadOnly: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "nfsrecover db check: %v\n", err)
+		return CheckNoOpen
+	}
+	defer db.Close()
+	problems := db.Check()
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "%s: %v\n", path, p)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stdout, "%s: %d problems\n", path, len(problems))
+		return CheckProblems
+	}
+	fmt.Fprintf(stdout, "%s: ok (schema %d)\n", path, db.Schema())
+	return CheckOK
+}

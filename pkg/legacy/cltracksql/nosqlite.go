@@ -1,0 +1,11 @@
+//go:build nosqlite
+
+package cltracksql
+
+import "nfsrecover/pkg/store"
+
+// Read is unavailable without SQLite support.
+func Read(path string) (Snapshot, error) { return Snapshot{}, ErrNotBuilt }
+
+// Write is unavailable without SQLite support.
+func Write(path string, clients []store.Client, overwrite bool) error { return ErrNotBuilt }

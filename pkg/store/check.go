@@ -1,0 +1,71 @@
+package store
+
+import "fmt"
+
+// Contents is everything in the database, for dumps and exports.
+type Contents struct {
+	Path    string
+	Schema  uint32
+	Clients []Client
+	Hashes  []string
+}
+
+// Dump reads the whole database in one transaction.
+func (db *DB) Dump() (Contents, error) {
+	out := Contents{Path: db.path, Schema: db.schema}
+	err := db.View(func(tx *Tx) error {
+		if tx.clients() == nil {
+			return nil // read-only open of a file with no schema yet
+		}
+		if err := tx.ForEachClient(func(c Client) error {
+			out.Clients = append(out.Clients, c)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.ForEachHash(func(h string) error {
+			out.Hashes = append(out.Hashes, h)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Check verifies the file's structure (bbolt's page-level consistency
+// check) and that every record decodes. It returns all problems found.
+func (db *DB) Check() []error {
+	var problems []error
+	err := db.View(func(tx *Tx) error {
+		for e := range tx.tx.Check() {
+			problems = append(problems, fmt.Errorf("structure: %w", e))
+		}
+		if db.schema != SchemaVersion {
+			problems = append(problems, fmt.Errorf("schema %d, want %d (open read-write to migrate)", db.schema, SchemaVersion))
+			return nil
+		}
+		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes} {
+			if tx.tx.Bucket(b) == nil {
+				problems = append(problems, fmt.Errorf("bucket %s missing", b))
+			}
+		}
+		if len(problems) > 0 {
+			return nil
+		}
+		_ = tx.clients().ForEach(func(k, v []byte) error {
+			if _, err := decodeClient(k, v); err != nil {
+				problems = append(problems, err)
+			}
+			return nil
+		})
+		return tx.hashes().ForEach(func(k, _ []byte) error {
+			if !ValidHashName(string(k)) {
+				problems = append(problems, fmt.Errorf("hash-only key %x: %w", k, ErrCorrupt))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		problems = append(problems, err)
+	}
+	return problems
+}

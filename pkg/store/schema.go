@@ -1,0 +1,44 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// migrations[i] brings schema i to schema i+1. They run in order inside one
+// write transaction. Append only; never edit a released step.
+var migrations = []func(*bolt.Tx) error{
+	0: createV1,
+}
+
+// SchemaVersion is the schema this program writes.
+const SchemaVersion = uint32(1)
+
+// Bucket names of schema 1.
+var (
+	bucketClients = []byte("cltrack.clients") // nfsdcltrack client records
+	bucketHashes  = []byte("cltrack.hashes")  // hash-only records from v4recovery
+)
+
+// createV1 lays out an empty database.
+func createV1(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketClients, bucketHashes} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func migrate(tx *bolt.Tx, from uint32) error {
+	for v := from; v < SchemaVersion; v++ {
+		if err := migrations[v](tx); err != nil {
+			return fmt.Errorf("step %d->%d: %w", v, v+1, err)
+		}
+	}
+	var raw [4]byte
+	binary.BigEndian.PutUint32(raw[:], SchemaVersion)
+	return tx.Bucket(bucketMeta).Put(keySchema, raw[:])
+}

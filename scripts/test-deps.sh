@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the real tools the differential tests compare against. In CI
+# (CI=true) failing to get them is an error; elsewhere the tests that need
+# them skip with a message.
+set -euo pipefail
+need=()
+command -v /usr/sbin/nfsdcltrack >/dev/null 2>&1 || need+=(nfs-kernel-server)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "test-deps: not root, cannot install ${need[*]}; oracle tests will skip" >&2
+  [ "${CI:-}" = true ] && exit 1
+  exit 0
+fi
+echo "test-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq </dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null >/dev/null
