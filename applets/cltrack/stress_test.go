@@ -1,0 +1,174 @@
+package cltrack_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestConcurrentUpcalls is spec T-C12: 50 parallel creates and 50 checks,
+// as the kernel may issue for different clients, all succeed.
+func TestConcurrentUpcalls(t *testing.T) {
+	o := newOurs(t)
+	if code := o.run(t, nil, "init"); code != 0 {
+		t.Fatal(code)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, 100)
+	for i := 0; i < 50; i++ {
+		wg.Add(2)
+		go func(i int) { defer wg.Done(); codes[i] = o.run(t, []string{v40}, "create", fmt.Sprintf("%04x", i)) }(i)
+		go func(i int) { defer wg.Done(); codes[50+i] = o.run(t, []string{v41}, "check", "ffff") }(i)
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if i < 50 && c != 0 || i >= 50 && c != 255 {
+			t.Errorf("upcall %d exited %d", i, c)
+		}
+	}
+	if rows := o.rows(t); len(rows) != 50 {
+		t.Errorf("%d rows after 50 creates", len(rows))
+	}
+}
+
+// TestCrashSafety kills creates with SIGKILL at random moments: every
+// create that reported success is in the database afterwards, and the
+// database passes "db check".
+func TestCrashSafety(t *testing.T) {
+	o := newOurs(t)
+	o.run(t, nil, "init")
+	rng := rand.New(rand.NewSource(1))
+	var mu sync.Mutex
+	var recorded []string
+	killed := 0
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := 0; i < 200; i++ {
+		id := fmt.Sprintf("%06x", i)
+		// Half run to completion, half are killed at a random moment.
+		delay := time.Hour
+		if rng.Intn(2) == 0 {
+			delay = time.Duration(rng.Intn(20000)) * time.Microsecond
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cmd := exec.Command(o.exe, "-s", o.dir, "create", id)
+			cmd.Env = []string{v40}
+			if err := cmd.Start(); err != nil {
+				t.Error(err)
+				return
+			}
+			timer := time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
+			err := cmd.Wait()
+			timer.Stop()
+			mu.Lock()
+			defer mu.Unlock()
+			var ee *exec.ExitError
+			switch {
+			case err == nil:
+				recorded = append(recorded, id)
+			case errors.As(err, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signaled():
+				killed++
+			default:
+				t.Errorf("create %s: %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d creates succeeded, %d killed mid-way", len(recorded), killed)
+	if killed == 0 || len(recorded) == 0 {
+		t.Fatalf("the test must both kill and complete creates (killed %d, ok %d)", killed, len(recorded))
+	}
+	have := map[string]bool{}
+	for _, r := range o.rows(t) {
+		have[r.ID] = true
+	}
+	for _, id := range recorded {
+		if !have[fmt.Sprintf("%X", mustHex(id))] {
+			t.Errorf("create %s succeeded but its record is gone", id)
+		}
+	}
+	out, err := exec.Command(bin, "db", "check", "--db", filepath.Join(o.dir, "nfsrecover.db")).CombinedOutput()
+	if err != nil {
+		t.Errorf("db check after kills: %v\n%s", err, out)
+	}
+}
+
+func mustHex(s string) []byte {
+	var b []byte
+	fmt.Sscanf(s, "%x", &b)
+	return b
+}
+
+// TestEnvFreeExecution is spec T-C13: empty environment, cwd "/", run
+// through a symlink called nfsdcltrack at a long path.
+func TestEnvFreeExecution(t *testing.T) {
+	d := t.TempDir()
+	long := filepath.Join(d, "usr", "local", "very", "long", "path", "sbin", "nfsdcltrack")
+	os.MkdirAll(filepath.Dir(long), 0o755)
+	os.Symlink(bin, long)
+	store := filepath.Join(d, "s")
+	for _, c := range []struct {
+		args []string
+		want int
+	}{{[]string{"init"}, 0}, {[]string{"create", "aa"}, 0}, {[]string{"check", "aa"}, 0}, {[]string{"bogus"}, 218}} {
+		cmd := exec.Command(long, append([]string{"-s", store}, c.args...)...)
+		cmd.Env, cmd.Dir = []string{}, "/"
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != c.want {
+			t.Errorf("%v: exit %d, want %d", c.args, code, c.want)
+		}
+	}
+}
+
+// TestCapabilitiesDropped proves the production entry point leaves the
+// process without capabilities once the database is open.
+func TestCapabilitiesDropped(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to have capabilities to drop")
+	}
+	d := t.TempDir()
+	// A grace file that is a FIFO lets us catch the process after the drop.
+	fifo := filepath.Join(d, "grace")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(d, "nfsdcltrack")
+	os.Symlink(bin, link)
+	cmd := exec.Command(link, "-s", filepath.Join(d, "s"), "--end-grace-file", fifo, "init")
+	cmd.Env = []string{"NFSDCLTRACK_GRACE_START=1"}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(fifo) // blocks until the child opens it for writing
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	f.Close()
+	cmd.Wait()
+	for _, want := range []string{"CapEff:\t0000000000000000", "CapPrm:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1"} {
+		if !contains(string(status), want) {
+			t.Errorf("missing %q in\n%s", want, status)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
