@@ -28,10 +28,10 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 		return p
 	}
 	app := &cli.App{
-		Name:      "nfsrecover cltrack",
-		Usage:     "move NFSv4 client-tracking records between nfsdcltrack's formats and the nfsrecover database",
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Name:           "nfsrecover cltrack",
+		Usage:          "move NFSv4 client-tracking records between nfsdcltrack's formats and the nfsrecover database",
+		Writer:         stdout,
+		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {}, // we print and choose the status
 		Commands: []*cli.Command{
 			{

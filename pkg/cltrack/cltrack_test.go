@@ -3,6 +3,7 @@ package cltrack
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -285,7 +286,7 @@ func TestGracedone(t *testing.T) {
 		{"99999999999999999999", false, 222, []string{"old", "five", "new"}},
 		{"9223372036854775808", false, 222, []string{"old", "five", "new"}},
 		{"-1", false, 234, []string{"old", "five", "new"}}, // the fix
-		{"-1", true, 0, nil},                              // nfsdcltrack: wipes all
+		{"-1", true, 0, nil},                               // nfsdcltrack: wipes all
 		{"-0", false, 0, []string{"old", "five", "new"}},
 	}
 	for _, c := range cases {
@@ -601,4 +602,23 @@ func FuzzStrtol(f *testing.F) {
 			t.Fatalf("overflow must clamp: %d", n)
 		}
 	})
+}
+
+func TestOpenFailureMapping(t *testing.T) {
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("open: %w", store.ErrSchemaTooNew), 234},
+		{fmt.Errorf("open: %w", store.ErrLockTimeout), 240},
+		{fmt.Errorf("open: %w", store.ErrNotDatabase), StatusNotADB},
+		{&os.PathError{Op: "open", Path: "/x", Err: syscall.ENOENT}, 254},
+		{&os.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, 243},
+		{errors.New("other"), 251},
+	}
+	for _, c := range cases {
+		if got := openFailure(c.err).Status; got != c.want {
+			t.Errorf("%v: %d, want %d", c.err, got, c.want)
+		}
+	}
 }

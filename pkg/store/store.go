@@ -67,7 +67,12 @@ func Open(path string, opts *Options) (*DB, error) {
 	created := errors.Is(statErr, os.ErrNotExist) && !o.ReadOnly
 	b, err := openBolt(path, o)
 	if errors.Is(err, os.ErrNotExist) && !o.ReadOnly {
-		if mkErr := os.Mkdir(filepath.Dir(path), 0o700); mkErr == nil || errors.Is(mkErr, os.ErrExist) {
+		dir := filepath.Dir(path)
+		mkErr := os.Mkdir(dir, 0o700)
+		if mkErr == nil {
+			mkErr = syncDir(filepath.Dir(dir)) // the new directory's entry
+		}
+		if mkErr == nil || errors.Is(mkErr, os.ErrExist) {
 			b, err = openBolt(path, o)
 		}
 	}

@@ -97,11 +97,15 @@ func TestLockWaitAndTimeout(t *testing.T) {
 		t.Errorf("gave up before the timeout")
 	}
 	// Released while we wait: Open succeeds.
+	fd := int(holder.Fd())
+	released := make(chan struct{})
 	go func() {
+		defer close(released)
 		time.Sleep(50 * time.Millisecond)
-		unix.Flock(int(holder.Fd()), unix.LOCK_UN)
+		unix.Flock(fd, unix.LOCK_UN)
 	}()
 	db, err := Open(path, &Options{Timeout: 5 * time.Second})
+	<-released
 	if err != nil {
 		t.Fatalf("open after release: %v", err)
 	}

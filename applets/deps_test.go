@@ -1,0 +1,33 @@
+package applets
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencyRules enforces the layout rules: dependencies point
+// main -> applets -> pkg; only pkg/store imports bbolt; only applets
+// import urfave/cli; applets never import each other.
+func TestDependencyRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "nfsrecover/...").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg, imports := f[0], f[1:]
+		for _, imp := range imports {
+			switch {
+			case strings.HasPrefix(imp, "go.etcd.io/bbolt") && pkg != "nfsrecover/pkg/store":
+				t.Errorf("%s imports bbolt; only pkg/store may", pkg)
+			case strings.HasPrefix(imp, "github.com/urfave/cli") && !strings.HasPrefix(pkg, "nfsrecover/applets"):
+				t.Errorf("%s imports urfave/cli; only applets may", pkg)
+			case strings.HasPrefix(pkg, "nfsrecover/pkg/") && strings.HasPrefix(imp, "nfsrecover/applets"):
+				t.Errorf("%s imports %s: pkg must not depend on applets", pkg, imp)
+			case strings.HasPrefix(pkg, "nfsrecover/applets/") && strings.HasPrefix(imp, "nfsrecover/applets"):
+				t.Errorf("applet %s imports applet %s", pkg, imp)
+			}
+		}
+	}
+}
