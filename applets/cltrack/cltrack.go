@@ -24,7 +24,7 @@ const LegacyName = "nfsdcltrack"
 
 // EnvNFSConf names an alternative nfs.conf (tests, chroots); the kernel
 // passes no environment, so in production /etc/nfs.conf is read.
-const EnvNFSConf = "NFSRECOVER_NFS_CONF"
+const EnvNFSConf = nfsconf.EnvPath
 
 var options = []getopt.Option{
 	{Short: 'h', Long: "help"},
@@ -126,9 +126,7 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 // configure reads nfs.conf, then the command line, which wins.
 func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, bool)) (config, error) {
 	var cfg config
-	confPath, _ := lookupEnv(EnvNFSConf)
-	conf := nfsconf.Load(confPath)
-	conf.Getenv = func(k string) string { v, _ := lookupEnv(k); return v }
+	conf := nfsconf.LoadEnv(lookupEnv)
 	cfg.debug = conf.Int("nfsdcltrack", "debug", 0) > 0
 	cfg.compat = conf.Bool("nfsrecover", "cltrack-compat", false)
 	parsed, operands, err := getopt.Parse(args[1:], options)

@@ -83,7 +83,26 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+func needSQLite(t *testing.T) {
+	if !cltracksql.Available {
+		t.Skip("built with -tags nosqlite")
+	}
+}
+
+func TestImportWithoutSQLite(t *testing.T) {
+	if cltracksql.Available {
+		t.Skip("SQLite is built in")
+	}
+	f := filepath.Join(t.TempDir(), "main.sqlite")
+	os.WriteFile(f, []byte("x"), 0o644)
+	_, errs, code := call("cltrack", "import", "--db", filepath.Join(t.TempDir(), "x.db"), "--from", f)
+	if code != 1 || !strings.Contains(errs, "without SQLite support") {
+		t.Errorf("nosqlite import: %d %q", code, errs)
+	}
+}
+
 func TestImportBadSQLiteWritesNothing(t *testing.T) {
+	needSQLite(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "nfsrecover.db")
 	good := filepath.Join(dir, "good", "main.sqlite")

@@ -15,6 +15,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"nfsrecover/pkg/legacy/cltracksql"
 	"nfsrecover/pkg/store"
 )
 
@@ -29,7 +30,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "nfsrecover")
-	build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", bin, "nfsrecover")
+	tags := "urfave_cli_no_docs"
+	if !cltracksql.Available {
+		tags += ",nosqlite" // test the binary this test run was built as
+	}
+	build := exec.Command("go", "build", "-tags", tags, "-o", bin, "nfsrecover")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building nfsrecover: %v\n%s", err, out)
@@ -58,6 +63,12 @@ func needOracle(t *testing.T) string {
 	}
 	t.Skip(why)
 	return ""
+}
+
+func needSQLite(t *testing.T) {
+	if !cltracksql.Available {
+		t.Skip("built with -tags nosqlite")
+	}
 }
 
 // side is one implementation under test with its own storage directory.

@@ -20,9 +20,8 @@ import (
 
 // manage runs "nfsrecover cltrack import|export ...".
 func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
-	confPath, _ := lookupEnv(EnvNFSConf)
-	conf := nfsconf.Load(confPath)
-	dbFlag := &cli.StringFlag{Name: "db", Usage: "database `PATH` (default: $NFSRECOVER_DB, nfs.conf [nfsrecover] db, " + store.DefaultPath + ")"}
+	conf := nfsconf.LoadEnv(lookupEnv)
+	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
 	dbPath := func(c *cli.Context) string {
 		p, _ := store.Locate(c.String("db"), lookupEnv, conf)
 		return p
@@ -162,12 +161,7 @@ func importCmd(stdout, stderr io.Writer, dbPath, from, format string, replace bo
 }
 
 func exportCmd(stdout io.Writer, dbPath, to, format string, force, skipHashes bool) error {
-	db, err := store.Open(dbPath, &store.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	contents, err := db.Dump()
-	db.Close()
+	contents, err := store.DumpFile(dbPath)
 	if err != nil {
 		return err
 	}

@@ -259,6 +259,7 @@ printf 'exit=%s grace=%s' "$rc" "$(cat /proc/fs/nfsd/v4_end_grace)"`
 // TestRoundTripThroughOurDatabase: real main.sqlite -> import -> export ->
 // the real nfsdcltrack answers every check as it did on the original.
 func TestRoundTripThroughOurDatabase(t *testing.T) {
+	needSQLite(t)
 	r := newReal(t)
 	ids := []string{"", "41424344", "0001ff", strings.Repeat("cd", 1024)}
 	r.run(t, []string{v41}, "create", ids[0])
@@ -298,6 +299,7 @@ func TestRoundTripThroughOurDatabase(t *testing.T) {
 // TestImportSchemaV1 hand-builds a v1 database, imports it (has_session
 // NULL), and checks the real tool agrees on its own migration.
 func TestImportSchemaV1(t *testing.T) {
+	needSQLite(t)
 	r := newReal(t)
 	os.MkdirAll(r.dir, 0o700)
 	sqlite := func(stmts ...string) {

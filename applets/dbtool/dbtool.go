@@ -16,7 +16,7 @@ import (
 )
 
 // EnvNFSConf names an alternative nfs.conf, as for the other applets.
-const EnvNFSConf = "NFSRECOVER_NFS_CONF"
+const EnvNFSConf = nfsconf.EnvPath
 
 // Exit statuses of "db check".
 const (
@@ -27,9 +27,8 @@ const (
 
 // Main is the applet entry point.
 func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
-	confPath, _ := lookupEnv(EnvNFSConf)
-	conf := nfsconf.Load(confPath)
-	dbFlag := &cli.StringFlag{Name: "db", Usage: "database `PATH` (default: $NFSRECOVER_DB, nfs.conf [nfsrecover] db, " + store.DefaultPath + ")"}
+	conf := nfsconf.LoadEnv(lookupEnv)
+	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
 	dbPath := func(c *cli.Context) string {
 		p, _ := store.Locate(c.String("db"), lookupEnv, conf)
 		return p
@@ -116,12 +115,7 @@ func toJSON(c store.Contents) JSONDump {
 }
 
 func dump(w io.Writer, path string, asJSON bool) error {
-	db, err := store.Open(path, &store.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	c, err := db.Dump()
-	db.Close()
+	c, err := store.DumpFile(path)
 	if err != nil {
 		return err
 	}

@@ -92,6 +92,20 @@ func Load(main string) *Config {
 	return c
 }
 
+// EnvPath is the environment variable that names another main file
+// (tests, chroots). The kernel execs upcalls with no environment, so in
+// production DefaultPath is read.
+const EnvPath = "NFSRECOVER_NFS_CONF"
+
+// LoadEnv loads the main file named by EnvPath (else DefaultPath) and
+// expands "$NAME" values through the same lookup.
+func LoadEnv(lookupEnv func(string) (string, bool)) *Config {
+	main, _ := lookupEnv(EnvPath)
+	c := Load(main)
+	c.Getenv = func(k string) string { v, _ := lookupEnv(k); return v }
+	return c
+}
+
 // MainFiles lists the main files Load reads for main, in order.
 func MainFiles(main string) []string {
 	if strings.HasPrefix(main, "/etc/") {

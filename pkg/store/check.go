@@ -10,6 +10,16 @@ type Contents struct {
 	Hashes  []string
 }
 
+// DumpFile opens path read-only and returns its contents.
+func DumpFile(path string) (Contents, error) {
+	db, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		return Contents{}, err
+	}
+	defer db.Close()
+	return db.Dump()
+}
+
 // Dump reads the whole database in one transaction.
 func (db *DB) Dump() (Contents, error) {
 	out := Contents{Path: db.path, Schema: db.schema}

@@ -5,6 +5,9 @@ import "nfsrecover/pkg/nfsconf"
 // EnvPath is the environment variable that names the database file.
 const EnvPath = "NFSRECOVER_DB"
 
+// PathHelp describes Locate's precedence for --db flag help texts.
+const PathHelp = "database `PATH` (default: $" + EnvPath + ", nfs.conf [nfsrecover] db, " + DefaultPath + ")"
+
 // Locate decides which database file to use and says why. Precedence,
 // highest first: the command-line value (flag, "" if not given), the
 // NFSRECOVER_DB environment variable, "[nfsrecover] db" in nfs.conf, and

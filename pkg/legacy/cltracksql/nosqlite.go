@@ -4,6 +4,9 @@ package cltracksql
 
 import "nfsrecover/pkg/store"
 
+// Available reports whether this build can read and write SQLite.
+const Available = false
+
 // Read is unavailable without SQLite support.
 func Read(path string) (Snapshot, error) { return Snapshot{}, ErrNotBuilt }
 

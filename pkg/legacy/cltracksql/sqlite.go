@@ -16,6 +16,9 @@ import (
 	"nfsrecover/pkg/store"
 )
 
+// Available reports whether this build can read and write SQLite.
+const Available = true
+
 // Exact DDL of nfsdcltrack schema 2.
 const (
 	ddlParameters = "CREATE TABLE parameters (key TEXT PRIMARY KEY, value TEXT);"
