@@ -12,6 +12,7 @@ import (
 
 	"nfsrecover/applets/cltrack"
 	"nfsrecover/applets/dbtool"
+	"nfsrecover/applets/stablerestart"
 )
 
 // Version is the program version; release builds set it with
@@ -40,7 +41,7 @@ var Table = []Applet{
 	{Name: "cltrack", Links: []string{"nfsdcltrack"}, Dir: "/sbin",
 		Summary: "NFSv4 client-tracking upcall for the kernel (nfsdcltrack), import/export", Main: cltrack.Main},
 	{Name: "stablerestart", Dir: "/usr/sbin",
-		Summary: "inspect, verify and repair FreeBSD's nfs-stablerestart file"},
+		Summary: "inspect, verify, repair, import and export FreeBSD's nfs-stablerestart file", Main: stablerestart.Main},
 	{Name: "db", Summary: "dump or check the nfsrecover database", Main: dbtool.Main},
 }
 

@@ -65,7 +65,7 @@ func TestDispatchThroughSymlinks(t *testing.T) {
 		{"nfsrecover", []string{"cltrack", "-s", db, "check", "00"}, 255, ""},
 		{"rpc.statd", nil, 1, "statd: not implemented yet"},
 		{"sm-notify", nil, 1, "notify: not implemented yet"},
-		{"nfsrecover", []string{"stablerestart"}, 1, "stablerestart: not implemented yet"},
+		{"nfsrecover", []string{"stablerestart", "--file", "/nonexistent/x", "verify"}, 1, "file is empty"},
 		{"nfsrecover", []string{"nosuch"}, 1, `"nosuch" is not an applet`},
 		{"nfsrecover", []string{"--version"}, 0, "nfsrecover " + Version},
 		{"whatever-name", nil, 0, "Usage:"},

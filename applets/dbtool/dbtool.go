@@ -83,6 +83,16 @@ type JSONDump struct {
 		Clients []JSONClient `json:"clients"`
 		Hashes  []string     `json:"hash_only"`
 	} `json:"cltrack"`
+	Stable []JSONStable `json:"stablerestart"`
+}
+
+// JSONStable is one stored FreeBSD stable restart file (its bytes in hex).
+type JSONStable struct {
+	Path     string `json:"path"`
+	Arch     string `json:"arch"`
+	Imported int64  `json:"imported"`
+	Size     int    `json:"size"`
+	Data     string `json:"data"`
 }
 
 func origin(o store.Origin) string {
@@ -111,6 +121,10 @@ func toJSON(c store.Contents) JSONDump {
 		}
 		d.Cltrack.Clients = append(d.Cltrack.Clients, j)
 	}
+	d.Stable = []JSONStable{}
+	for _, s := range c.Stable {
+		d.Stable = append(d.Stable, JSONStable{Path: s.Key, Arch: s.Arch, Imported: s.Imported, Size: len(s.Data), Data: hex.EncodeToString(s.Data)})
+	}
 	return d
 }
 
@@ -135,6 +149,10 @@ func dump(w io.Writer, path string, asJSON bool) error {
 	fmt.Fprintf(w, "\ncltrack hash-only records (v4recovery md5 names): %d\n", len(c.Hashes))
 	for _, h := range c.Hashes {
 		fmt.Fprintf(w, "  %s\n", h)
+	}
+	fmt.Fprintf(w, "\nstablerestart files: %d (see nfsrecover stablerestart export)\n", len(c.Stable))
+	for _, s := range c.Stable {
+		fmt.Fprintf(w, "  %s  %s, %d bytes, imported %s\n", s.Key, s.Arch, len(s.Data), time.Unix(s.Imported, 0).UTC().Format(time.RFC3339))
 	}
 	return nil
 }

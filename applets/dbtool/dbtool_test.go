@@ -33,6 +33,7 @@ func TestDumpAndCheck(t *testing.T) {
 	db.Update(func(tx *store.Tx) error {
 		tx.PutClient(store.Client{ID: []byte("ab"), Time: 1700000000, HasSession: store.SessionYes})
 		tx.PutClient(store.Client{ID: []byte{}, Time: 0, HasSession: store.SessionUnknown, Origin: store.OriginImported})
+		tx.PutStableFile(store.StableFile{Key: "/var/db/nfs-stablerestart", Arch: "i386", Imported: 1, Data: []byte{0x78, 0}})
 		return tx.PutHash("900150983cd24fb0d6963f7d28e17f72")
 	})
 	db.Close()
@@ -44,7 +45,8 @@ func TestDumpAndCheck(t *testing.T) {
 	}
 	if len(d.Cltrack.Clients) != 2 || d.Cltrack.Clients[0].ID != "" || d.Cltrack.Clients[0].HasSession != nil ||
 		d.Cltrack.Clients[0].Origin != "imported" || d.Cltrack.Clients[1].ID != "6162" || *d.Cltrack.Clients[1].HasSession != 1 ||
-		len(d.Cltrack.Hashes) != 1 || d.Schema != store.SchemaVersion {
+		len(d.Cltrack.Hashes) != 1 || d.Schema != store.SchemaVersion ||
+		len(d.Stable) != 1 || d.Stable[0].Data != "7800" || d.Stable[0].Arch != "i386" {
 		t.Errorf("dump --json: %+v", d)
 	}
 	out, _, code = call("dump", "--db", path)

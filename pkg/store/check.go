@@ -8,6 +8,7 @@ type Contents struct {
 	Schema  uint32
 	Clients []Client
 	Hashes  []string
+	Stable  []StableFile
 }
 
 // DumpFile opens path read-only and returns its contents.
@@ -33,8 +34,17 @@ func (db *DB) Dump() (Contents, error) {
 		}); err != nil {
 			return err
 		}
-		return tx.ForEachHash(func(h string) error {
+		if err := tx.ForEachHash(func(h string) error {
 			out.Hashes = append(out.Hashes, h)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if tx.tx.Bucket(bucketStable) == nil {
+			return nil
+		}
+		return tx.ForEachStableFile(func(s StableFile) error {
+			out.Stable = append(out.Stable, s)
 			return nil
 		})
 	})
@@ -53,7 +63,7 @@ func (db *DB) Check() []error {
 			problems = append(problems, fmt.Errorf("schema %d, want %d (open read-write to migrate)", db.schema, SchemaVersion))
 			return nil
 		}
-		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes} {
+		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes, bucketStable} {
 			if tx.tx.Bucket(b) == nil {
 				problems = append(problems, fmt.Errorf("bucket %s missing", b))
 			}
@@ -67,9 +77,15 @@ func (db *DB) Check() []error {
 			}
 			return nil
 		})
-		return tx.hashes().ForEach(func(k, _ []byte) error {
+		_ = tx.hashes().ForEach(func(k, _ []byte) error {
 			if !ValidHashName(string(k)) {
 				problems = append(problems, fmt.Errorf("hash-only key %x: %w", k, ErrCorrupt))
+			}
+			return nil
+		})
+		return tx.tx.Bucket(bucketStable).ForEach(func(k, v []byte) error {
+			if _, err := decodeStable(k, v); err != nil {
+				problems = append(problems, err)
 			}
 			return nil
 		})

@@ -11,10 +11,11 @@ import (
 // write transaction. Append only; never edit a released step.
 var migrations = []func(*bolt.Tx) error{
 	0: createV1,
+	1: addStableRestart,
 }
 
 // SchemaVersion is the schema this program writes.
-const SchemaVersion = uint32(1)
+const SchemaVersion = uint32(2)
 
 // Bucket names of schema 1.
 var (
@@ -30,6 +31,15 @@ func createV1(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// Bucket of schema 2.
+var bucketStable = []byte("stablerestart.files") // FreeBSD stable restart files
+
+// addStableRestart (schema 1 -> 2) adds the stable restart files bucket.
+func addStableRestart(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(bucketStable)
+	return err
 }
 
 func migrate(tx *bolt.Tx, from uint32) error {

@@ -245,3 +245,54 @@ func BenchmarkOpenLookup(b *testing.B) {
 		db.Close()
 	}
 }
+
+// TestMigrateV1ToV2 builds a schema 1 file by hand and opens it: the
+// migration adds the stable restart bucket and keeps the client records.
+func TestMigrateV1ToV2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		if err := createV1(tx); err != nil {
+			return err
+		}
+		var raw [4]byte
+		binary.BigEndian.PutUint32(raw[:], 1)
+		if err := tx.Bucket(bucketMeta).Put(keySchema, raw[:]); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketClients).Put(clientKey([]byte("kept")), encodeClient(Client{Time: 9}))
+	})
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil || ro.Schema() != 1 {
+		t.Fatalf("read-only open must not migrate: %v %d", err, ro.Schema())
+	}
+	if c, err := ro.Dump(); err != nil || len(c.Clients) != 1 {
+		t.Fatalf("read-only dump of v1: %v", err)
+	}
+	ro.Close()
+	db := open(t, path, nil)
+	defer db.Close()
+	if db.Schema() != SchemaVersion {
+		t.Fatalf("schema %d after open", db.Schema())
+	}
+	err = db.Update(func(tx *Tx) error {
+		return tx.PutStableFile(StableFile{Key: "/var/db/nfs-stablerestart", Arch: "amd64", Imported: 5, Data: []byte{1, 2, 3}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.Dump()
+	if err != nil || len(c.Clients) != 1 || len(c.Stable) != 1 || string(c.Stable[0].Data) != "\x01\x02\x03" || c.Stable[0].Arch != "amd64" {
+		t.Fatalf("after migration: %+v %v", c, err)
+	}
+	if p := db.Check(); len(p) != 0 {
+		t.Errorf("check: %v", p)
+	}
+}
