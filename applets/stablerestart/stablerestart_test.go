@@ -2,7 +2,6 @@ package stablerestart
 
 import (
 	"bytes"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"nfsrecover/pkg/daemon"
+	sr "nfsrecover/pkg/stablerestart"
 )
 
 // loadHex reads an annotated golden file (see testdata/stablerestart).
@@ -19,20 +19,11 @@ func loadHex(t *testing.T, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []byte
-	for _, line := range strings.Split(string(raw), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		for _, tok := range strings.Fields(line) {
-			n, b := 1, tok
-			if c, h, ok := strings.Cut(tok, "x"); ok {
-				n, _ = strconv.Atoi(c)
-				b = h
-			}
-			v, _ := hex.DecodeString(b)
-			out = append(out, bytes.Repeat(v, n)...)
-		}
+	b, err := sr.ParseAnnotatedHex(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
-	return out
+	return b
 }
 
 type fixture struct {

@@ -2,13 +2,11 @@ package stablerestart
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,33 +18,18 @@ var testNow = time.Unix(1800000000, 0)
 
 const goldenDir = "../../testdata/stablerestart"
 
-// loadHex reads an annotated hex file: "#" comments, byte pairs, NxHH runs.
+// loadHex reads an annotated golden file.
 func loadHex(t testing.TB, name string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(goldenDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []byte
-	for n, line := range strings.Split(string(raw), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		for _, tok := range strings.Fields(line) {
-			count, byteHex := 1, tok
-			if c, b, ok := strings.Cut(tok, "x"); ok {
-				var err error
-				if count, err = strconv.Atoi(c); err != nil {
-					t.Fatalf("%s:%d: bad run %q", name, n+1, tok)
-				}
-				byteHex = b
-			}
-			b, err := hex.DecodeString(byteHex)
-			if err != nil || len(b) != 1 {
-				t.Fatalf("%s:%d: bad byte %q", name, n+1, tok)
-			}
-			out = append(out, bytes.Repeat(b, count)...)
-		}
+	b, err := ParseAnnotatedHex(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
-	return out
+	return b
 }
 
 func must(l Layout, err error) Layout {
