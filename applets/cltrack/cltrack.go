@@ -130,7 +130,7 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 	cfg.debug = conf.Int("nfsdcltrack", "debug", 0) > 0
 	cfg.compat = conf.Bool("nfsrecover", "cltrack-compat", false)
 	parsed, operands, err := getopt.Parse(args[1:], options)
-	var flagDB string
+	var flagDB, flagStorage string
 	for _, p := range parsed {
 		switch p.Key() {
 		case "help":
@@ -140,7 +140,7 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 		case "foreground":
 			cfg.foreground = true
 		case "storagedir":
-			flagDB = filepath.Join(p.Arg, "nfsrecover.db")
+			flagStorage = filepath.Join(p.Arg, "nfsrecover.db")
 		case "db":
 			flagDB = p.Arg
 		case "compat":
@@ -154,6 +154,9 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 		return cfg, err
 	}
 	cfg.operands = operands
+	if flagDB == "" {
+		flagDB = flagStorage // --db beats -s whatever their order
+	}
 	cfg.dbPath, cfg.dbSource = store.Locate(flagDB, lookupEnv, conf)
 	opts := logging.Options{Tag: filepath.Base(args[0]), Debug: cfg.debug}
 	if cfg.foreground {
@@ -163,7 +166,7 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 	for _, w := range conf.Warnings() {
 		cfg.log.Warn(w.String())
 	}
-	cfg.log.Debug("database", "path", cfg.dbPath, "from", cfg.dbSource)
+	cfg.log.Debug("configuration", "nfs.conf", conf.Files(), "db", cfg.dbPath, "db_from", cfg.dbSource)
 	return cfg, nil
 }
 

@@ -68,6 +68,7 @@ func TestConfigPrecedence(t *testing.T) {
 		{map[string]string{EnvNFSConf: conf, store.EnvPath: dir + "/env.db"}, nil, dir + "/env.db"},
 		{map[string]string{EnvNFSConf: conf, store.EnvPath: dir + "/env.db"}, []string{"-s", dir + "/sdir"}, dir + "/sdir/nfsrecover.db"},
 		{map[string]string{EnvNFSConf: conf}, []string{"-s", dir + "/sdir", "--db", dir + "/flag.db"}, dir + "/flag.db"},
+		{map[string]string{EnvNFSConf: conf}, []string{"--db", dir + "/flag.db", "-s", dir + "/sdir"}, dir + "/flag.db"},
 		{map[string]string{EnvNFSConf: "/nonexistent"}, nil, store.DefaultPath},
 	}
 	for _, c := range cases {

@@ -120,9 +120,6 @@ func (tx *Tx) ForEachClient(fn func(Client) error) error {
 	})
 }
 
-// ClientCount returns the number of client records.
-func (tx *Tx) ClientCount() int { return tx.clients().Stats().KeyN }
-
 // DeleteClientsWhere deletes every record for which drop is true and
 // returns how many it deleted. drop sees records whose ID aliases the
 // database: it must not keep them. When most records go, the bucket is

@@ -51,9 +51,6 @@ func (tx *Tx) ForEachHash(fn func(name string) error) error {
 	})
 }
 
-// HashCount returns the number of hash-only records.
-func (tx *Tx) HashCount() int { return tx.hashes().Stats().KeyN }
-
 // DeleteAllHashes empties the hash-only records.
 func (tx *Tx) DeleteAllHashes() error {
 	if err := tx.tx.DeleteBucket(bucketHashes); err != nil {
