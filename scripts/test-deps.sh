@@ -7,6 +7,7 @@ need=()
 command -v /usr/sbin/nfsdcltrack >/dev/null 2>&1 || need+=(nfs-kernel-server)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+[ -x /usr/sbin/rpcbind ] || need+=(rpcbind)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-deps: not root, cannot install ${need[*]}; oracle tests will skip" >&2

@@ -19,8 +19,8 @@ import (
 
 // Message types, reply and accept/reject statuses, auth flavors.
 const (
-	Call  = 0
-	Reply = 1
+	MsgCall  = 0 // msg_type
+	MsgReply = 1
 
 	MsgAccepted = 0
 	MsgDenied   = 1
@@ -106,7 +106,7 @@ func pad4(n uint32) uint32 { return (n + 3) &^ 3 }
 func DecodeCall(b []byte) (CallHeader, error) {
 	r := reader{b: b}
 	h := CallHeader{XID: r.u32()}
-	if t := r.u32(); r.err == nil && t != Call {
+	if t := r.u32(); r.err == nil && t != MsgCall {
 		return h, ErrNotCall
 	}
 	if v := r.u32(); r.err == nil && v != RPCVersion {
@@ -131,7 +131,7 @@ func appendAuth(b []byte, a Auth) []byte {
 
 // AppendCall appends a call header (with AUTH_NONE verifier) and args.
 func AppendCall(b []byte, xid, prog, vers, proc uint32, cred Auth, args []byte) []byte {
-	for _, v := range []uint32{xid, Call, RPCVersion, prog, vers, proc} {
+	for _, v := range []uint32{xid, MsgCall, RPCVersion, prog, vers, proc} {
 		b = binary.BigEndian.AppendUint32(b, v)
 	}
 	b = appendAuth(b, cred)
@@ -142,7 +142,7 @@ func AppendCall(b []byte, xid, prog, vers, proc uint32, cred Auth, args []byte) 
 // AppendAccepted appends an accepted reply with an AUTH_NONE verifier.
 // For ProgMismatch, low and high follow; for Success, results.
 func AppendAccepted(b []byte, xid, stat uint32, results []byte, low, high uint32) []byte {
-	for _, v := range []uint32{xid, Reply, MsgAccepted} {
+	for _, v := range []uint32{xid, MsgReply, MsgAccepted} {
 		b = binary.BigEndian.AppendUint32(b, v)
 	}
 	b = appendAuth(b, Auth{})
@@ -160,7 +160,7 @@ func AppendAccepted(b []byte, xid, stat uint32, results []byte, low, high uint32
 // AppendDenied appends a rejected reply: RPCMismatch (versions 2..2) or
 // AuthError with authStat.
 func AppendDenied(b []byte, xid, rejectStat, authStat uint32) []byte {
-	for _, v := range []uint32{xid, Reply, MsgDenied, rejectStat} {
+	for _, v := range []uint32{xid, MsgReply, MsgDenied, rejectStat} {
 		b = binary.BigEndian.AppendUint32(b, v)
 	}
 	if rejectStat == RPCMismatch {
@@ -187,7 +187,7 @@ type ReplyHeader struct {
 func DecodeReply(b []byte) (ReplyHeader, error) {
 	r := reader{b: b}
 	h := ReplyHeader{XID: r.u32()}
-	if t := r.u32(); r.err == nil && t != Reply {
+	if t := r.u32(); r.err == nil && t != MsgReply {
 		return h, fmt.Errorf("%w: message type %d", ErrReply, t)
 	}
 	switch stat := r.u32(); {
