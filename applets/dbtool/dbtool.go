@@ -83,7 +83,20 @@ type JSONDump struct {
 		Clients []JSONClient `json:"clients"`
 		Hashes  []string     `json:"hash_only"`
 	} `json:"cltrack"`
-	Stable []JSONStable `json:"stablerestart"`
+	Stable   []JSONStable  `json:"stablerestart"`
+	Monitors []JSONMonitor `json:"nsm_monitors"`
+}
+
+// JSONMonitor is one statd monitor record.
+type JSONMonitor struct {
+	MonName string `json:"mon_name"`
+	DNSName string `json:"dns_name"`
+	MyName  string `json:"my_name"`
+	Prog    uint32 `json:"my_prog"`
+	Vers    uint32 `json:"my_vers"`
+	Proc    uint32 `json:"my_proc"`
+	Priv    string `json:"priv"`
+	Created int64  `json:"created"`
 }
 
 // JSONStable is one stored FreeBSD stable restart file (its bytes in hex).
@@ -121,6 +134,10 @@ func toJSON(c store.Contents) JSONDump {
 		}
 		d.Cltrack.Clients = append(d.Cltrack.Clients, j)
 	}
+	d.Monitors = []JSONMonitor{}
+	for _, m := range c.Monitors {
+		d.Monitors = append(d.Monitors, JSONMonitor{m.MonName, m.DNSName, m.MyName, m.Prog, m.Vers, m.Proc, hex.EncodeToString(m.Priv[:]), m.Created})
+	}
 	d.Stable = []JSONStable{}
 	for _, s := range c.Stable {
 		d.Stable = append(d.Stable, JSONStable{Path: s.Key, Arch: s.Arch, Imported: s.Imported, Size: len(s.Data), Data: hex.EncodeToString(s.Data)})
@@ -149,6 +166,10 @@ func dump(w io.Writer, path string, asJSON bool) error {
 	fmt.Fprintf(w, "\ncltrack hash-only records (v4recovery md5 names): %d\n", len(c.Hashes))
 	for _, h := range c.Hashes {
 		fmt.Fprintf(w, "  %s\n", h)
+	}
+	fmt.Fprintf(w, "\nstatd monitors: %d\n", len(c.Monitors))
+	for _, m := range c.Monitors {
+		fmt.Fprintf(w, "  %s (%s) for %s %d/%d/%d priv %x\n", m.MonName, m.DNSName, m.MyName, m.Prog, m.Vers, m.Proc, m.Priv)
 	}
 	fmt.Fprintf(w, "\nstablerestart files: %d (see nfsrecover stablerestart export)\n", len(c.Stable))
 	for _, s := range c.Stable {

@@ -34,6 +34,7 @@ func TestDumpAndCheck(t *testing.T) {
 		tx.PutClient(store.Client{ID: []byte("ab"), Time: 1700000000, HasSession: store.SessionYes})
 		tx.PutClient(store.Client{ID: []byte{}, Time: 0, HasSession: store.SessionUnknown, Origin: store.OriginImported})
 		tx.PutStableFile(store.StableFile{Key: "/var/db/nfs-stablerestart", Arch: "i386", Imported: 1, Data: []byte{0x78, 0}})
+		tx.PutMonitor(store.Monitor{MonName: "peer", DNSName: "peer.example", MyName: "me", Prog: 100021, Vers: 3, Proc: 16})
 		return tx.PutHash("900150983cd24fb0d6963f7d28e17f72")
 	})
 	db.Close()
@@ -46,7 +47,8 @@ func TestDumpAndCheck(t *testing.T) {
 	if len(d.Cltrack.Clients) != 2 || d.Cltrack.Clients[0].ID != "" || d.Cltrack.Clients[0].HasSession != nil ||
 		d.Cltrack.Clients[0].Origin != "imported" || d.Cltrack.Clients[1].ID != "6162" || *d.Cltrack.Clients[1].HasSession != 1 ||
 		len(d.Cltrack.Hashes) != 1 || d.Schema != store.SchemaVersion ||
-		len(d.Stable) != 1 || d.Stable[0].Data != "7800" || d.Stable[0].Arch != "i386" {
+		len(d.Stable) != 1 || d.Stable[0].Data != "7800" || d.Stable[0].Arch != "i386" ||
+		len(d.Monitors) != 1 || d.Monitors[0].DNSName != "peer.example" || d.Monitors[0].Proc != 16 {
 		t.Errorf("dump --json: %+v", d)
 	}
 	out, _, code = call("dump", "--db", path)

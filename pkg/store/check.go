@@ -4,11 +4,12 @@ import "fmt"
 
 // Contents is everything in the database, for dumps and exports.
 type Contents struct {
-	Path    string
-	Schema  uint32
-	Clients []Client
-	Hashes  []string
-	Stable  []StableFile
+	Path     string
+	Schema   uint32
+	Clients  []Client
+	Hashes   []string
+	Stable   []StableFile
+	Monitors []Monitor
 }
 
 // DumpFile opens path read-only and returns its contents.
@@ -40,11 +41,19 @@ func (db *DB) Dump() (Contents, error) {
 		}); err != nil {
 			return err
 		}
-		if tx.tx.Bucket(bucketStable) == nil {
+		if tx.tx.Bucket(bucketStable) != nil {
+			if err := tx.ForEachStableFile(func(s StableFile) error {
+				out.Stable = append(out.Stable, s)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if tx.tx.Bucket(bucketMonitors) == nil {
 			return nil
 		}
-		return tx.ForEachStableFile(func(s StableFile) error {
-			out.Stable = append(out.Stable, s)
+		return tx.ForEachMonitor(func(m Monitor) error {
+			out.Monitors = append(out.Monitors, m)
 			return nil
 		})
 	})
@@ -63,7 +72,7 @@ func (db *DB) Check() []error {
 			problems = append(problems, fmt.Errorf("schema %d, want %d (open read-write to migrate)", db.schema, SchemaVersion))
 			return nil
 		}
-		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes, bucketStable} {
+		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes, bucketStable, bucketMonitors} {
 			if tx.tx.Bucket(b) == nil {
 				problems = append(problems, fmt.Errorf("bucket %s missing", b))
 			}
@@ -83,8 +92,14 @@ func (db *DB) Check() []error {
 			}
 			return nil
 		})
-		return tx.tx.Bucket(bucketStable).ForEach(func(k, v []byte) error {
+		_ = tx.tx.Bucket(bucketStable).ForEach(func(k, v []byte) error {
 			if _, err := decodeStable(k, v); err != nil {
+				problems = append(problems, err)
+			}
+			return nil
+		})
+		return tx.tx.Bucket(bucketMonitors).ForEach(func(k, v []byte) error {
+			if _, err := decodeMonitor(k, v); err != nil {
 				problems = append(problems, err)
 			}
 			return nil

@@ -12,10 +12,11 @@ import (
 var migrations = []func(*bolt.Tx) error{
 	0: createV1,
 	1: addStableRestart,
+	2: addMonitors,
 }
 
 // SchemaVersion is the schema this program writes.
-const SchemaVersion = uint32(2)
+const SchemaVersion = uint32(3)
 
 // Bucket names of schema 1.
 var (
@@ -39,6 +40,15 @@ var bucketStable = []byte("stablerestart.files") // FreeBSD stable restart files
 // addStableRestart (schema 1 -> 2) adds the stable restart files bucket.
 func addStableRestart(tx *bolt.Tx) error {
 	_, err := tx.CreateBucketIfNotExists(bucketStable)
+	return err
+}
+
+// Bucket of schema 3.
+var bucketMonitors = []byte("nsm.monitors") // statd's monitor list (legacy sm/)
+
+// addMonitors (schema 2 -> 3) adds statd's monitor list.
+func addMonitors(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(bucketMonitors)
 	return err
 }
 

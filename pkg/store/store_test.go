@@ -296,3 +296,34 @@ func TestMigrateV1ToV2(t *testing.T) {
 		t.Errorf("check: %v", p)
 	}
 }
+
+func TestMonitorRecords(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "x.db"), nil)
+	defer db.Close()
+	m := Monitor{MonName: "192.168.1.2", DNSName: "client.example", MyName: "server", Prog: 100021, Vers: 3, Proc: 16, Created: 7}
+	copy(m.Priv[:], "0123456789abcdef")
+	other := m
+	other.MyName = "server2"
+	err := db.Update(func(tx *Tx) error {
+		if err := tx.PutMonitor(m); err != nil {
+			return err
+		}
+		return tx.PutMonitor(other)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.Dump()
+	if err != nil || len(c.Monitors) != 2 || c.Monitors[0] != m {
+		t.Fatalf("dump: %+v %v", c.Monitors, err)
+	}
+	db.Update(func(tx *Tx) error { return tx.DeleteMonitor(m) })
+	if c, _ := db.Dump(); len(c.Monitors) != 1 || c.Monitors[0].MyName != "server2" {
+		t.Fatalf("after delete: %+v", c.Monitors)
+	}
+	bad := m
+	bad.MonName = "a\x00b"
+	if err := db.Update(func(tx *Tx) error { return tx.PutMonitor(bad) }); err == nil {
+		t.Errorf("NUL in a name accepted")
+	}
+}
