@@ -41,22 +41,59 @@ func TestConcurrentUpcalls(t *testing.T) {
 
 // TestCrashSafety kills creates with SIGKILL at random moments: every
 // create that reported success is in the database afterwards, and the
-// database passes "db check".
+// database passes "db check". The kill window adapts to how long an exec
+// takes here, and rounds repeat (with a shorter window) until both kills
+// and completions have happened often enough.
 func TestCrashSafety(t *testing.T) {
 	o := newOurs(t)
 	o.run(t, nil, "init")
+	start := time.Now()
+	for i := 0; i < 5; i++ {
+		o.run(t, []string{v40}, "create", fmt.Sprintf("ff%02x", i))
+	}
+	window := 2 * time.Since(start) / 5
 	rng := rand.New(rand.NewSource(1))
-	var mu sync.Mutex
 	var recorded []string
+	killed, next := 0, 0
+	for round := 0; round < 8 && (killed < 20 || len(recorded) < 20); round++ {
+		k, ok := crashRound(t, o, rng, &next, window)
+		killed += k
+		recorded = append(recorded, ok...)
+		window = window * 2 / 3
+	}
+	t.Logf("%d creates succeeded, %d killed mid-way", len(recorded), killed)
+	if killed < 20 || len(recorded) < 20 {
+		t.Fatalf("could not get both outcomes (killed %d, completed %d)", killed, len(recorded))
+	}
+	have := map[string]bool{}
+	for _, r := range o.rows(t) {
+		have[r.ID] = true
+	}
+	for _, id := range recorded {
+		if !have[fmt.Sprintf("%X", mustHex(id))] {
+			t.Errorf("create %s succeeded but its record is gone", id)
+		}
+	}
+	out, err := exec.Command(bin, "db", "check", "--db", filepath.Join(o.dir, "nfsrecover.db")).CombinedOutput()
+	if err != nil {
+		t.Errorf("db check after kills: %v\n%s", err, out)
+	}
+}
+
+// crashRound runs 100 creates, 8 at a time; half are killed at a random
+// point in window. It returns the kill count and the ids that succeeded.
+func crashRound(t *testing.T, o *side, rng *rand.Rand, next *int, window time.Duration) (int, []string) {
+	var mu sync.Mutex
+	var ok []string
 	killed := 0
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	for i := 0; i < 200; i++ {
-		id := fmt.Sprintf("%06x", i)
-		// Half run to completion, half are killed at a random moment.
+	for i := 0; i < 100; i++ {
+		id := fmt.Sprintf("%06x", *next)
+		*next++
 		delay := time.Hour
 		if rng.Intn(2) == 0 {
-			delay = time.Duration(rng.Intn(20000)) * time.Microsecond
+			delay = time.Duration(rng.Int63n(int64(window) + 1))
 		}
 		wg.Add(1)
 		sem <- struct{}{}
@@ -76,7 +113,7 @@ func TestCrashSafety(t *testing.T) {
 			var ee *exec.ExitError
 			switch {
 			case err == nil:
-				recorded = append(recorded, id)
+				ok = append(ok, id)
 			case errors.As(err, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signaled():
 				killed++
 			default:
@@ -85,23 +122,7 @@ func TestCrashSafety(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d creates succeeded, %d killed mid-way", len(recorded), killed)
-	if killed == 0 || len(recorded) == 0 {
-		t.Fatalf("the test must both kill and complete creates (killed %d, ok %d)", killed, len(recorded))
-	}
-	have := map[string]bool{}
-	for _, r := range o.rows(t) {
-		have[r.ID] = true
-	}
-	for _, id := range recorded {
-		if !have[fmt.Sprintf("%X", mustHex(id))] {
-			t.Errorf("create %s succeeded but its record is gone", id)
-		}
-	}
-	out, err := exec.Command(bin, "db", "check", "--db", filepath.Join(o.dir, "nfsrecover.db")).CombinedOutput()
-	if err != nil {
-		t.Errorf("db check after kills: %v\n%s", err, out)
-	}
+	return killed, ok
 }
 
 func mustHex(s string) []byte {
