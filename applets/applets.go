@@ -13,6 +13,7 @@ import (
 	"nfsrecover/applets/cltrack"
 	"nfsrecover/applets/dbtool"
 	"nfsrecover/applets/stablerestart"
+	"nfsrecover/applets/statd"
 )
 
 // Version is the program version; release builds set it with
@@ -35,7 +36,7 @@ type Applet struct {
 // Table is THE applet table, in display order.
 var Table = []Applet{
 	{Name: "statd", Links: []string{"rpc.statd"}, Dir: "/usr/sbin",
-		Summary: "NSM daemon (RPC program 100024): monitors peers, relays reboot notifications"},
+		Summary: "NSM daemon (RPC program 100024): monitors peers, relays reboot notifications", Main: statd.Main},
 	{Name: "notify", Links: []string{"sm-notify"}, Dir: "/usr/sbin",
 		Summary: "tell every monitored peer that this host rebooted"},
 	{Name: "cltrack", Links: []string{"nfsdcltrack"}, Dir: "/sbin",

@@ -63,7 +63,9 @@ func TestDispatchThroughSymlinks(t *testing.T) {
 		{"nfsdcltrack", []string{"-h"}, 1, "Usage: nfsdcltrack [ -hfd ]"},
 		{"nfsrecover-cltrack", []string{"--help"}, 0, "Usage: nfsrecover-cltrack"},
 		{"nfsrecover", []string{"cltrack", "-s", db, "check", "00"}, 255, ""},
-		{"rpc.statd", nil, 1, "statd: not implemented yet"},
+		{"rpc.statd", []string{"--help"}, 0, "Usage: rpc.statd [options]"},
+		{"rpc.statd", []string{"--bogus"}, 0, "Usage: rpc.statd [options]"}, // nfs-utils quirk
+		{"rpc.statd", []string{"-F", "-p", "0"}, 1, "bad port number"},
 		{"sm-notify", nil, 1, "notify: not implemented yet"},
 		{"nfsrecover", []string{"stablerestart", "--file", "/nonexistent/x", "verify"}, 1, "file is empty"},
 		{"nfsrecover", []string{"nosuch"}, 1, `"nosuch" is not an applet`},
@@ -100,7 +102,7 @@ func TestListAndUsageGolden(t *testing.T) {
 		t.Errorf("--list = %q", got)
 	}
 	if !strings.Contains(full.String(), "cltrack\tready\t/sbin/nfsdcltrack\t") ||
-		!strings.Contains(full.String(), "statd\tnot-implemented-yet\t/usr/sbin/rpc.statd\t") {
+		!strings.Contains(full.String(), "notify\tnot-implemented-yet\t/usr/sbin/sm-notify\t") {
 		t.Errorf("--list-full = %q", full.String())
 	}
 	golden(t, "nfsrecover-help.txt", strings.ReplaceAll(usageOut.String(), Version, "VERSION"))

@@ -1,0 +1,300 @@
+package statd_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"nfsrecover/pkg/nsm"
+	"nfsrecover/pkg/oncrpc"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "nfsrecover-bin-")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "nfsrecover")
+	build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", bin, "nfsrecover")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building nfsrecover: %v\n%s", err, out)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var local = oncrpc.Rpcbind{Network: "udp", Address: "127.0.0.1:111"}
+
+// need returns the real tools, or skips (fails in CI).
+func need(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil || os.Geteuid() != 0 {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s unavailable in CI (or not root)", p)
+			}
+			t.Skipf("%s not installed or not root", p)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := local.PmapGetPort(ctx, 100000, 2, oncrpc.ProtoUDP); err == nil {
+		return
+	}
+	os.MkdirAll("/run/rpcbind", 0o755)
+	cmd := exec.Command("/usr/sbin/rpcbind", "-f", "-w")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 50; i++ {
+		c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := local.PmapGetPort(c, 100000, 2, oncrpc.ProtoUDP)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("rpcbind does not answer")
+}
+
+// fakeLockd records NLM_SM_NOTIFY (100021 v3 proc 16) callbacks.
+type fakeLockd struct {
+	mu  sync.Mutex
+	got []nsm.Status
+}
+
+func (f *fakeLockd) Dispatch(_ context.Context, r *oncrpc.Request) (uint32, []byte) {
+	var st nsm.Status
+	if r.Proc != 16 || nsm.Decode(r.Args, &st) != nil {
+		return oncrpc.GarbageArgs, nil
+	}
+	f.mu.Lock()
+	f.got = append(f.got, st)
+	f.mu.Unlock()
+	return oncrpc.Success, nil
+}
+
+func (f *fakeLockd) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.got)
+}
+
+func startLockd(t *testing.T) *fakeLockd {
+	t.Helper()
+	lm := &fakeLockd{}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := netip.MustParseAddrPort(pc.LocalAddr().String()).Port()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &oncrpc.Server{Handler: lm, Prog: 100021, VersLow: 1, VersHi: 4}
+	done := make(chan struct{})
+	go func() { srv.ServeUDP(ctx, pc); close(done) }()
+	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer rcancel()
+	local.PmapSet(rctx, 100021, 3, oncrpc.ProtoUDP, 0, true)
+	if ok, err := local.PmapSet(rctx, 100021, 3, oncrpc.ProtoUDP, port, false); err != nil || !ok {
+		t.Fatalf("registering the fake lock manager: %v %v", ok, err)
+	}
+	t.Cleanup(func() {
+		c, cc := context.WithTimeout(context.Background(), time.Second)
+		local.PmapSet(c, 100021, 3, oncrpc.ProtoUDP, port, true)
+		cc()
+		cancel()
+		<-done
+		pc.Close()
+	})
+	return lm
+}
+
+// startStatd runs our rpc.statd in the foreground and waits until it is
+// registered.
+func startStatd(t *testing.T, dir string) {
+	t.Helper()
+	link := filepath.Join(dir, "rpc.statd")
+	os.Symlink(bin, link)
+	cmd := exec.Command(link, "-F", "-d", "-L", "--db", filepath.Join(dir, "nfsrecover.db"),
+		"--nsm-state-file", filepath.Join(dir, "kstate"), "--pid-file", filepath.Join(dir, "pid"), "-P", dir)
+	cmd.Env = []string{"NFSRECOVER_NFS_CONF=/nonexistent"}
+	logf, _ := os.Create(filepath.Join(dir, "statd.log"))
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "statd.log"))
+			t.Logf("statd log:\n%s", b)
+		}
+	})
+	for i := 0; i < 50; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		p, err := local.PmapGetPort(ctx, nsm.Program, 1, oncrpc.ProtoTCP)
+		cancel()
+		if err == nil && p != 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("our statd did not register")
+}
+
+// smMon sends SM_MON over TCP from 127.0.0.1, as the kernel does.
+func smMon(t *testing.T, monName string, priv [16]byte) nsm.SmStatRes {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	port, err := local.PmapGetPort(ctx, nsm.Program, 1, oncrpc.ProtoTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, _ := nsm.Encode(&nsm.Mon{MonID: nsm.MonID{MonName: monName, MyID: nsm.MyID{MyName: "ourhost", MyProg: 100021, MyVers: 3, MyProc: 16}}, Priv: priv})
+	out, err := oncrpc.Call(ctx, "tcp4", fmt.Sprintf("127.0.0.1:%d", port), nsm.Program, 1, nsm.ProcMon, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res nsm.SmStatRes
+	if err := nsm.Decode(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// realSmNotify runs Debian's sm-notify against a state directory whose
+// monitor list names 127.0.0.1, i.e. our statd.
+func realSmNotify(t *testing.T, dir string, extra ...string) {
+	t.Helper()
+	sm := filepath.Join(dir, "sm")
+	os.MkdirAll(sm, 0o700)
+	os.MkdirAll(filepath.Join(dir, "sm.bak"), 0o700)
+	line := "0100007f 000186b5 00000003 00000010 00000000000000000000000000000000 127.0.0.1 peer.example\n"
+	os.WriteFile(filepath.Join(sm, "127.0.0.1"), []byte(line), 0o600)
+	args := append([]string{"-d", "-f", "-P", dir}, extra...)
+	out, err := exec.Command("/usr/sbin/sm-notify", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sm-notify %v: %v\n%s", args, err, out)
+	}
+}
+
+func waitCallbacks(lm *fakeLockd, n int) {
+	for i := 0; i < 100 && lm.count() < n; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRealSmNotifyToOurStatd(t *testing.T) {
+	need(t, "/usr/sbin/rpcbind", "/usr/sbin/sm-notify")
+	lm := startLockd(t)
+	startStatd(t, t.TempDir())
+	var priv [16]byte
+	copy(priv[:], "kernel-cookie-01")
+	if res := smMon(t, "127.0.0.1", priv); res.ResStat != nsm.StatSucc || res.State%2 != 1 {
+		t.Fatalf("SM_MON: %+v", res)
+	}
+	peer := t.TempDir() // the "other host" whose reboot sm-notify announces
+	realSmNotify(t, peer)
+	waitCallbacks(lm, 1)
+	if lm.count() != 1 {
+		t.Fatalf("%d callbacks after one reboot notice, want 1", lm.count())
+	}
+	got := lm.got[0]
+	if got.MonName != "127.0.0.1" || got.Priv != priv || got.State%2 != 1 {
+		t.Errorf("callback %+v: want mon_name 127.0.0.1, priv %q, an odd state", got, priv)
+	}
+	// Replay: the same state again (-n: no bump) must not call back again.
+	realSmNotify(t, peer, "-n")
+	time.Sleep(500 * time.Millisecond)
+	if lm.count() != 1 {
+		t.Errorf("replayed notification caused %d callbacks", lm.count())
+	}
+	// The peer reboots again: a new state, a new callback.
+	realSmNotify(t, peer)
+	waitCallbacks(lm, 2)
+	if lm.count() != 2 || lm.got[1].State == got.State {
+		t.Errorf("second reboot: %d callbacks %+v", lm.count(), lm.got)
+	}
+}
+
+func TestRpcinfoSeesOurStatd(t *testing.T) {
+	need(t, "/usr/sbin/rpcbind", "/usr/sbin/rpcinfo")
+	startStatd(t, t.TempDir())
+	out, _ := exec.Command("/usr/sbin/rpcinfo", "-p", "127.0.0.1").CombinedOutput()
+	if !strings.Contains(string(out), "100024") {
+		t.Errorf("rpcinfo -p:\n%s", out)
+	}
+	for _, tr := range []string{"-u", "-t"} {
+		if out, err := exec.Command("/usr/sbin/rpcinfo", tr, "127.0.0.1", "status").CombinedOutput(); err != nil {
+			t.Errorf("rpcinfo %s status: %v %s", tr, err, out)
+		}
+	}
+}
+
+// TestForkingStartupAndSecondInstance: without -F the parent exits 0 only
+// once the detached child is registered; a second statd refuses to start;
+// SIGTERM to the pid in the pid file unregisters and stops the daemon.
+func TestForkingStartupAndSecondInstance(t *testing.T) {
+	need(t, "/usr/sbin/rpcbind")
+	dir := t.TempDir()
+	link := filepath.Join(dir, "rpc.statd")
+	os.Symlink(bin, link)
+	args := []string{"-L", "--db", filepath.Join(dir, "nfsrecover.db"), "--nsm-state-file", filepath.Join(dir, "kstate"),
+		"--pid-file", filepath.Join(dir, "pid"), "-P", dir}
+	start := exec.Command(link, args...)
+	start.Env = []string{"NFSRECOVER_NFS_CONF=/nonexistent"}
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("forking start: %v %s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if p, err := local.PmapGetPort(ctx, nsm.Program, 1, oncrpc.ProtoUDP); err != nil || p == 0 {
+		t.Fatalf("not registered when the parent exited: %d %v", p, err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "pid"))
+	var pid int
+	fmt.Sscan(string(raw), &pid)
+	if pid <= 0 {
+		t.Fatalf("pid file %q", raw)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	second := exec.Command(link, append([]string{"-F", "-d"}, args...)...)
+	second.Env = start.Env
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already running") {
+		t.Errorf("second statd: %v %s", err, out)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "pid")); string(again) != string(raw) {
+		t.Errorf("the refused instance touched the pid file: %q -> %q", raw, again)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 50; i++ {
+		c, cc := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		p, _ := local.PmapGetPort(c, nsm.Program, 1, oncrpc.ProtoUDP)
+		cc()
+		if p == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("still registered after SIGTERM")
+}

@@ -1,0 +1,258 @@
+// Package statd is the rpc.statd applet: options, nfs.conf keys and
+// process wiring around pkg/statd.
+package statd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"nfsrecover/pkg/daemon"
+	"nfsrecover/pkg/getopt"
+	"nfsrecover/pkg/logging"
+	"nfsrecover/pkg/nfsconf"
+	"nfsrecover/pkg/statd"
+	"nfsrecover/pkg/store"
+)
+
+// Version is printed by -v; the applet table sets it.
+var Version = "nfsrecover"
+
+var options = []getopt.Option{
+	{Short: 'F', Long: "foreground"},
+	{Short: 'd', Long: "no-syslog"},
+	{Short: 'h', Long: "help"},
+	{Short: '?'},
+	{Short: 'v', Long: "version"},
+	{Short: 'V'},
+	{Short: 'p', Long: "port", HasArg: true},
+	{Short: 'o', Long: "outgoing-port", HasArg: true},
+	{Short: 'n', Long: "name", HasArg: true},
+	{Short: 'P', Long: "state-directory-path", HasArg: true},
+	{Short: 'N', Long: "notify-mode"},
+	{Short: 'L', Long: "no-notify"},
+	{Short: 'H', Long: "ha-callout", HasArg: true},
+	{Short: 'T', Long: "nlm-port", HasArg: true},
+	{Short: 'U', Long: "nlm-udp-port", HasArg: true},
+	{Long: "db", HasArg: true},
+	{Long: "pid-file", HasArg: true},
+	{Long: "allow-ipv6-loopback"},
+	{Long: "nsm-state-file", HasArg: true},
+}
+
+// Usage is printed by -h and, as in nfs-utils, for an unknown option.
+const Usage = `Usage: %s [options]
+      -h, -?, --help       Print this help screen.
+      -F, --foreground     Foreground (no-daemon mode)
+      -d, --no-syslog      Verbose logging to stderr.  Foreground mode only.
+      -p, --port           Port to listen on
+      -o, --outgoing-port  Port for outgoing connections
+      -V, -v, --version    Display version information and exit.
+      -n, --name           Specify a local hostname.
+      -P                   State directory path.
+      -N                   Run in notify only mode.
+      -L, --no-notify      Do not perform any notification.
+      -H                   Specify a high-availability callout program.
+      -T, --nlm-port       Port for NLM TCP listener (written to the kernel)
+      -U, --nlm-udp-port   Port for NLM UDP listener (written to the kernel)
+nfsrecover additions:
+      --db PATH            database (default: $NFSRECOVER_DB, nfs.conf [nfsrecover] db,
+                           /var/lib/nfs/nfsrecover.db)
+      --pid-file PATH      default /run/rpc.statd.pid
+      --allow-ipv6-loopback  accept SM_MON from ::1 as well as 127.0.0.1
+Environment: RPC_STATD_NO_NOTIFY=n (n > 0) is -L.
+`
+
+type config struct {
+	foreground, debug, noNotify, notifyMode bool
+	port, outPort, nlmTCP, nlmUDP           int
+	name, stateDir, callout                 string
+	db, pidFile, stateFile                  string
+	allowV6                                 bool
+}
+
+// Main is the applet entry point.
+func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	prog := filepath.Base(args[0])
+	cfg, code, done := configure(args, stdout, stderr, lookupEnv)
+	if done {
+		return code
+	}
+	if cfg.notifyMode {
+		fmt.Fprintf(stderr, "%s: -N: the notify applet is not implemented yet\n", prog)
+		return 1
+	}
+	var ready func()
+	if !cfg.foreground {
+		isChild, r, err := daemon.Background(args, lookupEnv, nil)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+			return 1
+		case !isChild:
+			return 0 // the child is up and registered
+		}
+		ready = r
+	}
+	opts := logging.Options{Tag: prog, Debug: cfg.debug}
+	if cfg.debug && cfg.foreground {
+		opts.Writer = stderr
+	}
+	return run(cfg, logging.New(opts), ready, lookupEnv)
+}
+
+func run(cfg config, log *slog.Logger, ready func(), lookupEnv func(string) (string, bool)) int {
+	if err := statd.ProbeRunning(context.Background()); err != nil {
+		log.Error("Statd service already running!")
+		return 1
+	}
+	setNLMPorts(cfg, log)
+	release, err := daemon.WritePidfile(cfg.pidFile)
+	if err != nil {
+		log.Warn("no pid file", "err", err)
+	} else {
+		defer release()
+	}
+	if cfg.noNotify {
+		log.Info("no-notify mode: sm-notify not run")
+	} else {
+		log.Warn("sm-notify skipped: the notify applet is not implemented yet")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+	signal.Ignore(syscall.SIGPIPE)
+	err = statd.Run(ctx, statd.Config{
+		DBPath: cfg.db, Port: cfg.port, KernelStateFile: cfg.stateFile, HACallout: cfg.callout,
+		AllowIPv6Loopback: cfg.allowV6, Log: log,
+		Ready: func(map[string]int) {
+			daemon.SdNotify(lookupEnv, "READY=1")
+			if ready != nil {
+				ready()
+			}
+		},
+	})
+	if err != nil {
+		log.Error("statd stopped", "err", err)
+		return 1
+	}
+	log.Info("statd exiting")
+	return 0
+}
+
+// setNLMPorts writes -T/-U to the kernel (errors logged only).
+func setNLMPorts(cfg config, log *slog.Logger) {
+	for file, port := range map[string]int{"nlm_tcpport": cfg.nlmTCP, "nlm_udpport": cfg.nlmUDP} {
+		if port == 0 {
+			continue
+		}
+		p := "/proc/sys/fs/nfs/" + file
+		if err := os.WriteFile(p, []byte(strconv.Itoa(port)), 0); err != nil {
+			log.Warn("cannot set the lock manager port", "file", p, "err", err)
+		}
+	}
+}
+
+// configure applies nfs.conf, then the environment, then the command
+// line. done means exit now with code.
+func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) (cfg config, code int, done bool) {
+	prog := filepath.Base(args[0])
+	conf := nfsconf.LoadEnv(lookupEnv)
+	cfg = config{pidFile: "/run/rpc.statd.pid"}
+	cfg.port = conf.Int("statd", "port", 0)
+	cfg.outPort = conf.Int("statd", "outgoing-port", 0)
+	cfg.name = conf.String("statd", "name", "")
+	cfg.stateDir = conf.String("statd", "state-directory-path", "/var/lib/nfs")
+	cfg.callout = conf.String("statd", "ha-callout", "")
+	cfg.noNotify = conf.Bool("statd", "no-notify", false)
+	cfg.nlmTCP = conf.Int("lockd", "port", 0)
+	cfg.nlmUDP = conf.Int("lockd", "udp-port", cfg.nlmTCP)
+	if v, ok := lookupEnv("RPC_STATD_NO_NOTIFY"); ok && atoi(v) > 0 {
+		cfg.noNotify = true
+	}
+	parsed, _, err := getopt.Parse(args[1:], options)
+	if err != nil {
+		fmt.Fprintf(stdout, Usage, prog) // nfs-utils: unknown option = '?' = help, exit 0
+		return cfg, 0, true
+	}
+	var flagDB string
+	udpSet := false
+	for _, p := range parsed {
+		var perr error
+		switch p.Key() {
+		case "foreground":
+			cfg.foreground = true
+		case "no-syslog":
+			cfg.debug = true
+		case "help", "?":
+			fmt.Fprintf(stdout, Usage, prog)
+			return cfg, 0, true
+		case "version", "V":
+			fmt.Fprintf(stdout, "%s version %s\n", prog, Version)
+			return cfg, 0, true
+		case "port":
+			cfg.port, perr = port(p.Arg)
+		case "outgoing-port":
+			cfg.outPort, perr = port(p.Arg)
+		case "nlm-port":
+			cfg.nlmTCP, perr = port(p.Arg)
+			if !udpSet {
+				cfg.nlmUDP = cfg.nlmTCP
+			}
+		case "nlm-udp-port":
+			cfg.nlmUDP, perr = port(p.Arg)
+			udpSet = true
+		case "name":
+			cfg.name = p.Arg
+		case "state-directory-path":
+			cfg.stateDir = p.Arg
+		case "notify-mode":
+			cfg.notifyMode = true
+		case "no-notify":
+			cfg.noNotify = true
+		case "ha-callout":
+			cfg.callout = p.Arg
+		case "db":
+			flagDB = p.Arg
+		case "pid-file":
+			cfg.pidFile = p.Arg
+		case "allow-ipv6-loopback":
+			cfg.allowV6 = true
+		case "nsm-state-file":
+			cfg.stateFile = p.Arg
+		}
+		if perr != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", prog, perr)
+			fmt.Fprintf(stdout, Usage, prog)
+			return cfg, 1, true
+		}
+	}
+	if cfg.port != 0 && cfg.port == cfg.outPort {
+		fmt.Fprintf(stderr, "%s: listening port and outgoing port cannot be the same\n", prog)
+		return cfg, 1, true
+	}
+	if st, err := os.Lstat(cfg.stateDir); err != nil || !st.IsDir() || !filepath.IsAbs(cfg.stateDir) {
+		fmt.Fprintf(stderr, "%s: state directory %q must be an existing absolute path\n", prog, cfg.stateDir)
+		return cfg, 1, true
+	}
+	cfg.db, _ = store.Locate(flagDB, lookupEnv, conf)
+	return cfg, 0, false
+}
+
+func port(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("bad port number %q (1-65535)", s)
+	}
+	return n, nil
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
