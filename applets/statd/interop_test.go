@@ -298,3 +298,56 @@ func TestForkingStartupAndSecondInstance(t *testing.T) {
 	}
 	t.Errorf("still registered after SIGTERM")
 }
+
+// TestLegacyExportReadByRealSmNotify: a record in our notify list,
+// exported to an nfs-utils state directory, is read by the real sm-notify,
+// which notifies our statd, which calls the lock manager back. Importing
+// the hand-written nfs-utils directory and exporting it again gives the
+// same bytes.
+func TestLegacyExportReadByRealSmNotify(t *testing.T) {
+	need(t, "/usr/sbin/rpcbind", "/usr/sbin/sm-notify")
+	lm := startLockd(t)
+	dir := t.TempDir()
+	startStatd(t, dir)
+	var priv [16]byte
+	copy(priv[:], "exported-cookie!")
+	if res := smMon(t, "127.0.0.1", priv); res.ResStat != nsm.StatSucc {
+		t.Fatalf("SM_MON %+v", res)
+	}
+	// The peer's own database: it monitors 127.0.0.1 (us) and rebooted.
+	peerDB := filepath.Join(t.TempDir(), "peer.db")
+	line := "0100007f 000186b5 00000003 00000010 00000000000000000000000000000000 127.0.0.1 peer.example\n"
+	legacy := t.TempDir()
+	os.MkdirAll(filepath.Join(legacy, "sm"), 0o700)
+	os.WriteFile(filepath.Join(legacy, "sm", "127.0.0.1"), []byte(line), 0o600)
+	run := func(args ...string) string {
+		out, err := exec.Command(bin, append([]string{"statd"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nfsrecover statd %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	run("import", "--db", peerDB, "--from", legacy)
+	exported := t.TempDir()
+	run("export", "--db", peerDB, "--to", exported, "--force")
+	out, err := exec.Command("/usr/sbin/sm-notify", "-d", "-f", "-P", exported).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sm-notify on our export: %v\n%s", err, out)
+	}
+	waitCallbacks(lm, 1)
+	if lm.count() != 1 || lm.got[0].Priv != priv {
+		t.Fatalf("callbacks %+v", lm.got)
+	}
+	golden := "../../testdata/statd/legacy"
+	back := t.TempDir()
+	db2 := filepath.Join(t.TempDir(), "x.db")
+	run("import", "--db", db2, "--from", golden)
+	run("export", "--db", db2, "--to", back, "--force")
+	for _, f := range []string{"sm/client.example", "sm.bak/192.168.10.9", "state"} {
+		a, _ := os.ReadFile(filepath.Join(golden, f))
+		b, _ := os.ReadFile(filepath.Join(back, f))
+		if string(a) != string(b) {
+			t.Errorf("%s changed in the round trip: %q -> %q", f, a, b)
+		}
+	}
+}

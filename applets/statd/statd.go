@@ -67,6 +67,9 @@ nfsrecover additions:
       --pid-file PATH      default /run/rpc.statd.pid
       --allow-ipv6-loopback  accept SM_MON from ::1 as well as 127.0.0.1
 Environment: RPC_STATD_NO_NOTIFY=n (n > 0) is -L.
+Management (as "nfsrecover statd"):
+      nfsrecover statd import [--from /var/lib/nfs] [--replace]   sm/, sm.bak/, state -> database
+      nfsrecover statd export --to DIR [--force]                  database -> sm/, sm.bak/, state
 `
 
 type config struct {
@@ -80,6 +83,9 @@ type config struct {
 // Main is the applet entry point.
 func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	prog := filepath.Base(args[0])
+	if prog != "rpc.statd" && len(args) > 1 && (args[1] == "import" || args[1] == "export") {
+		return manage(args, stdout, stderr, lookupEnv)
+	}
 	cfg, code, done := configure(args, stdout, stderr, lookupEnv)
 	if done {
 		return code

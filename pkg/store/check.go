@@ -10,6 +10,7 @@ type Contents struct {
 	Hashes   []string
 	Stable   []StableFile
 	Monitors []Monitor
+	Notify   []Monitor
 }
 
 // DumpFile opens path read-only and returns its contents.
@@ -49,11 +50,19 @@ func (db *DB) Dump() (Contents, error) {
 				return err
 			}
 		}
-		if tx.tx.Bucket(bucketMonitors) == nil {
+		if tx.tx.Bucket(bucketMonitors) != nil {
+			if err := tx.ForEachMonitor(func(m Monitor) error {
+				out.Monitors = append(out.Monitors, m)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if tx.tx.Bucket(bucketNotify) == nil {
 			return nil
 		}
-		return tx.ForEachMonitor(func(m Monitor) error {
-			out.Monitors = append(out.Monitors, m)
+		return tx.ForEachNotify(func(m Monitor) error {
+			out.Notify = append(out.Notify, m)
 			return nil
 		})
 	})
@@ -72,7 +81,7 @@ func (db *DB) Check() []error {
 			problems = append(problems, fmt.Errorf("schema %d, want %d (open read-write to migrate)", db.schema, SchemaVersion))
 			return nil
 		}
-		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes, bucketStable, bucketMonitors} {
+		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes, bucketStable, bucketMonitors, bucketNotify} {
 			if tx.tx.Bucket(b) == nil {
 				problems = append(problems, fmt.Errorf("bucket %s missing", b))
 			}
@@ -98,12 +107,15 @@ func (db *DB) Check() []error {
 			}
 			return nil
 		})
-		return tx.tx.Bucket(bucketMonitors).ForEach(func(k, v []byte) error {
-			if _, err := decodeMonitor(k, v); err != nil {
-				problems = append(problems, err)
-			}
-			return nil
-		})
+		for _, b := range [][]byte{bucketMonitors, bucketNotify} {
+			_ = tx.tx.Bucket(b).ForEach(func(k, v []byte) error {
+				if _, err := decodeMonitor(k, v); err != nil {
+					problems = append(problems, err)
+				}
+				return nil
+			})
+		}
+		return nil
 	})
 	if err != nil {
 		problems = append(problems, err)

@@ -52,12 +52,7 @@ func decodeMonitor(k, v []byte) (Monitor, error) {
 }
 
 // PutMonitor inserts or replaces (same names and callback) a record.
-func (tx *Tx) PutMonitor(m Monitor) error {
-	if bytes.IndexByte([]byte(m.DNSName+m.MonName+m.MyName), 0) >= 0 {
-		return fmt.Errorf("monitor %q: names must not contain NUL", m.MonName)
-	}
-	return tx.tx.Bucket(bucketMonitors).Put(monitorKey(m), encodeMonitor(m))
-}
+func (tx *Tx) PutMonitor(m Monitor) error { return tx.putIn(bucketMonitors, m) }
 
 // DeleteMonitor removes the record with m's names and callback.
 func (tx *Tx) DeleteMonitor(m Monitor) error {
@@ -65,8 +60,40 @@ func (tx *Tx) DeleteMonitor(m Monitor) error {
 }
 
 // ForEachMonitor calls fn for every record, ordered by DNS name.
-func (tx *Tx) ForEachMonitor(fn func(Monitor) error) error {
-	return tx.tx.Bucket(bucketMonitors).ForEach(func(k, v []byte) error {
+func (tx *Tx) ForEachMonitor(fn func(Monitor) error) error { return tx.eachIn(bucketMonitors, fn) }
+
+// PutNotify adds a record to the notify list (peers to tell of our last
+// reboot; the legacy sm.bak/).
+func (tx *Tx) PutNotify(m Monitor) error { return tx.putIn(bucketNotify, m) }
+
+// DeleteNotify removes a record from the notify list.
+func (tx *Tx) DeleteNotify(m Monitor) error { return tx.tx.Bucket(bucketNotify).Delete(monitorKey(m)) }
+
+// ForEachNotify calls fn for every notify-list record.
+func (tx *Tx) ForEachNotify(fn func(Monitor) error) error { return tx.eachIn(bucketNotify, fn) }
+
+// ClearMonitorLists empties both the monitor and the notify list.
+func (tx *Tx) ClearMonitorLists() error {
+	for _, b := range [][]byte{bucketMonitors, bucketNotify} {
+		if err := tx.tx.DeleteBucket(b); err != nil {
+			return err
+		}
+		if _, err := tx.tx.CreateBucket(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tx *Tx) putIn(bucket []byte, m Monitor) error {
+	if bytes.IndexByte([]byte(m.DNSName+m.MonName+m.MyName), 0) >= 0 {
+		return fmt.Errorf("monitor %q: names must not contain NUL", m.MonName)
+	}
+	return tx.tx.Bucket(bucket).Put(monitorKey(m), encodeMonitor(m))
+}
+
+func (tx *Tx) eachIn(bucket []byte, fn func(Monitor) error) error {
+	return tx.tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 		m, err := decodeMonitor(k, v)
 		if err != nil {
 			return err

@@ -13,10 +13,11 @@ var migrations = []func(*bolt.Tx) error{
 	0: createV1,
 	1: addStableRestart,
 	2: addMonitors,
+	3: addNotifyList,
 }
 
 // SchemaVersion is the schema this program writes.
-const SchemaVersion = uint32(3)
+const SchemaVersion = uint32(4)
 
 // Bucket names of schema 1.
 var (
@@ -49,6 +50,15 @@ var bucketMonitors = []byte("nsm.monitors") // statd's monitor list (legacy sm/)
 // addMonitors (schema 2 -> 3) adds statd's monitor list.
 func addMonitors(tx *bolt.Tx) error {
 	_, err := tx.CreateBucketIfNotExists(bucketMonitors)
+	return err
+}
+
+// Bucket of schema 4.
+var bucketNotify = []byte("nsm.notify") // peers still to tell of our last reboot (legacy sm.bak/)
+
+// addNotifyList (schema 3 -> 4) adds the notify list.
+func addNotifyList(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(bucketNotify)
 	return err
 }
 
