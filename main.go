@@ -11,9 +11,15 @@ package main
 
 import (
 	"os"
+	"runtime"
 
 	"nfsrecover/applets"
 )
+
+// init keeps the main goroutine on the main thread: applets run on it,
+// so per-thread state they set (nfsdcltrack empties the capability
+// bounding set of the calling thread) is what /proc/PID/status reports.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	os.Exit(applets.Main(os.Args, os.Stdin, os.Stdout, os.Stderr))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every go test -fuzz target for a short time (default 3s each).
+# Runs every go test -fuzz target briefly: FUZZTIME executions each (default 20000x).
 set -euo pipefail
-t=${1:-3s}
+t=${1:-20000x}
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do

@@ -178,17 +178,45 @@ func TestCapabilitiesDropped(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(fifo) // blocks until the child opens it for writing
+	// The child opens the FIFO for writing after it dropped its
+	// capabilities, and blocks there until we open it: inspect it while it
+	// waits, with all its threads alive, then let it go.
+	var status []byte
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		status, _ = os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if contains(string(status), "NoNewPrivs:\t1") && contains(string(status), "CapEff:\t0000000000000000") {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("capabilities never dropped:\n%s", status)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // let it reach the blocking open
+	status, _ = os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", cmd.Process.Pid))
+	var threads []string
+	for _, p := range tasks {
+		b, _ := os.ReadFile(p)
+		threads = append(threads, string(b))
+	}
+	f, err := os.Open(fifo) // releases the child
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 	f.Close()
 	cmd.Wait()
-	for _, want := range []string{"CapEff:\t0000000000000000", "CapPrm:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1"} {
-		if !contains(string(status), want) {
-			t.Errorf("missing %q in\n%s", want, status)
+	if !contains(string(status), "CapBnd:\t0000000000000000") {
+		t.Errorf("main thread keeps a bounding set:\n%s", status)
+	}
+	for _, st := range threads {
+		for _, want := range []string{"CapEff:\t0000000000000000", "CapPrm:\t0000000000000000", "NoNewPrivs:\t1"} {
+			if !contains(st, want) {
+				t.Errorf("a thread lacks %q:\n%s", want, st)
+			}
 		}
+	}
+	if len(threads) < 2 {
+		t.Errorf("expected several runtime threads, saw %d", len(threads))
 	}
 }
 

@@ -544,3 +544,27 @@ func notifyFromQuiet(name string, state int32) error {
 	_, err = oncrpc.Call(ctx, "udp4", fmt.Sprintf("127.0.0.1:%d", port), nsm.Program, 1, nsm.ProcNotify, args)
 	return err
 }
+
+// TestPrivilegeDrop: with sm/ owned by nobody, statd runs as nobody once
+// its sockets are bound, and SM_MON still commits (the database was
+// handed over first).
+func TestPrivilegeDrop(t *testing.T) {
+	need(t, "/usr/sbin/rpcbind")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755) // nobody must reach the database inside, as in /var/lib/nfs
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.MkdirAll(filepath.Join(dir, "sm"), 0o700)
+	if err := os.Chown(filepath.Join(dir, "sm"), 65534, 65534); err != nil {
+		t.Skip("cannot chown:", err)
+	}
+	cmd := startStatdCmd(t, dir)
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if !strings.Contains(string(status), "Uid:\t65534\t65534\t65534\t65534") {
+		t.Errorf("statd did not drop to nobody:\n%s", status)
+	}
+	var priv [16]byte
+	if res := smMon(t, "192.0.2.7", priv); res.ResStat != nsm.StatSucc {
+		t.Errorf("SM_MON after the drop: %+v", res)
+	}
+}

@@ -134,7 +134,7 @@ func run(cfg config, log *slog.Logger, ready func(), lookupEnv func(string) (str
 	defer stop()
 	signal.Ignore(syscall.SIGPIPE)
 	err = statd.Run(ctx, statd.Config{
-		DBPath: cfg.db, Port: cfg.port, KernelStateFile: cfg.stateFile, HACallout: cfg.callout,
+		DBPath: cfg.db, Port: cfg.port, KernelStateFile: cfg.stateFile, HACallout: cfg.callout, StateDir: cfg.stateDir,
 		AllowIPv6Loopback: cfg.allowV6, Log: log,
 		Ready: func(map[string]int) {
 			daemon.SdNotify(lookupEnv, "READY=1")

@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
+	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/store"
@@ -25,8 +27,11 @@ type Config struct {
 	KernelStateFile   string // "" = DefaultKernelStateFile
 	HACallout         string // program, "" = none
 	AllowIPv6Loopback bool
-	Rpcbind           oncrpc.Rpcbind // where to register; zero = local socket or 127.0.0.1:111
-	Log               *slog.Logger
+	// StateDir's sm/ owner is the user statd runs as once its sockets are
+	// bound ("" or a root-owned sm/: stay root, with a warning).
+	StateDir string
+	Rpcbind  oncrpc.Rpcbind // where to register; zero = local socket or 127.0.0.1:111
+	Log      *slog.Logger
 	// Ready is called once every listener is registered with rpcbind.
 	Ready func(ports map[string]int)
 }
@@ -68,7 +73,8 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	sender.Log = log
 	committer := NewCommitter(open)
-	svc := &Service{List: list, Commit: committer, State: func() int32 { return state },
+	canon := &Canonicalizer{}
+	svc := &Service{List: list, Commit: committer, State: func() int32 { return state }, Canon: canon.Canon,
 		Queue: sender.Queue, AllowIPv6Loopback: cfg.AllowIPv6Loopback, Log: log}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -207,7 +213,11 @@ func serve(ctx context.Context, cfg Config, rb oncrpc.Rpcbind, srv *oncrpc.Serve
 	owner := strconv.Itoa(os.Getuid())
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer rcancel()
-	rb.Unset(rctx, oncrpc.RpcbVers, nsm.Program, nsm.Version, "", owner) // stale entries
+	rb.Unset(rctx, oncrpc.RpcbVers, nsm.Program, nsm.Version, "", owner) // stale entries, as root
+	if err := dropPrivileges(cfg); err != nil {
+		return fmt.Errorf("statd: %w", err)
+	}
+	owner = strconv.Itoa(os.Getuid())
 	ports := map[string]int{}
 	for _, l := range ls {
 		host := "0.0.0.0"
@@ -247,4 +257,36 @@ func serve(ctx context.Context, cfg Config, rb oncrpc.Rpcbind, srv *oncrpc.Serve
 		}
 	}
 	return first
+}
+
+// dropPrivileges switches to the owner of StateDir/sm, as rpc.statd does,
+// once every privileged socket is bound. The database file is handed to
+// that user first (nfsdcltrack, running as root, opens it before it drops
+// its capabilities, so the ownership suits both).
+func dropPrivileges(cfg Config) error {
+	if cfg.StateDir == "" || os.Geteuid() != 0 {
+		return nil
+	}
+	uid, gid, err := daemon.OwnerOf(filepath.Join(cfg.StateDir, "sm"))
+	if err != nil {
+		cfg.Log.Warn("state directory has no sm/: staying root", "dir", cfg.StateDir, "err", err)
+		return nil
+	}
+	if uid == 0 {
+		cfg.Log.Warn("running as root: chown the sm/ directory to choose a different user", "dir", cfg.StateDir)
+		return nil
+	}
+	if err := os.Chown(cfg.DBPath, uid, gid); err != nil {
+		return fmt.Errorf("hand the database to uid %d: %w", uid, err)
+	}
+	if err := daemon.DropTo(uid, gid); err != nil {
+		return err
+	}
+	db, err := store.Open(cfg.DBPath, nil)
+	if err != nil {
+		return fmt.Errorf("as uid %d (owner of %s/sm) the database is out of reach: %w", uid, cfg.StateDir, err)
+	}
+	db.Close()
+	cfg.Log.Info("privileges dropped", "uid", uid, "gid", gid)
+	return nil
 }
