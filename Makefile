@@ -1,5 +1,6 @@
 # nfsrecover — see README.md.
-#   make run     build, then run a short cltrack session on a throwaway database
+#   make run     build, then start rpc.statd -F -d on a throwaway state directory
+#                (with a local rpcbind); make demo-cltrack shows the cltrack applet
 #   make test    everything CI runs: oracles (apt), gofmt, vet, race tests, fuzz smoke
 #   make bench   side-by-side benchmarks with the real tools
 GO        ?= go
@@ -11,7 +12,7 @@ DESTDIR   ?=
 FUZZTIME  ?= 20000x
 BIN       := nfsrecover
 
-.PHONY: all build run install test deps check-fmt vet unit fuzz bench clean
+.PHONY: all build build-small run demo-cltrack install test deps check-fmt vet unit fuzz bench clean
 
 all: build
 
@@ -23,6 +24,9 @@ build-small:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS),nosqlite' -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 run: build
+	./scripts/run-statd.sh ./$(BIN)
+
+demo-cltrack: build
 	./scripts/demo.sh ./$(BIN)
 
 install: build

@@ -568,3 +568,68 @@ func TestPrivilegeDrop(t *testing.T) {
 		t.Errorf("SM_MON after the drop: %+v", res)
 	}
 }
+
+// TestRobustnessAgainstDaemon floods the running statd with garbage and
+// truncated UDP datagrams and hostile TCP records; it still answers
+// SM_NULL within a second, and its memory stays bounded.
+func TestRobustnessAgainstDaemon(t *testing.T) {
+	need(t, "/usr/sbin/rpcbind")
+	cmd := startStatdCmd(t, t.TempDir())
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	uport, _ := local.PmapGetPort(ctx, nsm.Program, 1, oncrpc.ProtoUDP)
+	tport, _ := local.PmapGetPort(ctx, nsm.Program, 1, oncrpc.ProtoTCP)
+	g, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", uport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := oncrpc.AppendCall(nil, 1, nsm.Program, 1, nsm.ProcMon, oncrpc.Auth{}, make([]byte, 64))
+	junk := make([]byte, 1500)
+	for i := 0; i < 5000; i++ {
+		for j := range junk {
+			junk[j] = byte(i*7 + j*13)
+		}
+		switch i % 3 {
+		case 0:
+			g.Write(good[:i%len(good)])
+		case 1:
+			g.Write(junk[:i%len(junk)])
+		default:
+			g.Write(oncrpc.AppendCall(nil, uint32(i), nsm.Program, 1, nsm.ProcMon, oncrpc.Auth{}, []byte{0xff, 0xff, 0xff, 0xff}))
+		}
+	}
+	g.Close()
+	var slow []net.Conn
+	for i := 0; i < 100; i++ {
+		c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", tport))
+		if err != nil {
+			break // connection limit reached: fine
+		}
+		if i%2 == 0 {
+			c.Write([]byte{0x7f, 0xff, 0xff, 0xff}) // 2^31-1 record
+		} else {
+			c.Write([]byte{0x80, 0, 0, 100, 1, 2, 3}) // stalls mid-record
+		}
+		slow = append(slow, c)
+	}
+	defer func() {
+		for _, c := range slow {
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	nctx, ncancel := context.WithTimeout(context.Background(), time.Second)
+	defer ncancel()
+	if _, err := oncrpc.Call(nctx, "udp4", fmt.Sprintf("127.0.0.1:%d", uport), nsm.Program, 1, nsm.ProcNull, nil); err != nil {
+		t.Fatalf("SM_NULL over UDP after the flood: %v", err)
+	}
+	t.Logf("SM_NULL answered %v after the flood", time.Since(start).Round(time.Millisecond))
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	for _, l := range strings.Split(string(status), "\n") {
+		var kb int
+		if _, err := fmt.Sscanf(l, "VmRSS: %d kB", &kb); err == nil && kb > 200*1024 {
+			t.Errorf("RSS %d KiB after the flood", kb)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package nsm
 import (
 	"bytes"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -68,6 +70,12 @@ func TestLimits(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
+	files, _ := filepath.Glob("../../testdata/fuzz/nsm/*")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
 	b, _ := Encode(&Mon{MonID: MonID{MonName: "a", MyID: MyID{MyName: "b"}}})
 	f.Add(b)
 	f.Add(unhex(f, "ffffffff"))

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -129,7 +131,18 @@ func TestRecordMarking(t *testing.T) {
 	}
 }
 
+// seeds loads the shared fuzz seeds under testdata/fuzz/DIR.
+func seeds(f *testing.F, dir string) {
+	files, _ := filepath.Glob(filepath.Join("../../testdata/fuzz", dir, "*"))
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+}
+
 func FuzzDecodeCall(f *testing.F) {
+	seeds(f, "oncrpc")
 	f.Add(unhex(f, notifyCall))
 	f.Add(AppendCall(nil, 1, 100000, 2, 3, Auth{Flavor: AuthSys, Body: make([]byte, 20)}, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -149,6 +162,7 @@ func FuzzDecodeCall(f *testing.F) {
 }
 
 func FuzzReadRecord(f *testing.F) {
+	seeds(f, "oncrpc")
 	f.Add(AppendRecordMark(nil, unhex(f, notifyCall)))
 	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -93,6 +93,11 @@ func TestPickState(t *testing.T) {
 }
 
 func FuzzParseLine(f *testing.F) {
+	if b, err := os.ReadFile("../../../testdata/fuzz/smdir/lines.txt"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			f.Add(l)
+		}
+	}
 	f.Add("0100007f 000186b5 00000003 00000010 00112233445566778899aabbccddeeff 192.168.10.5 srv1.example.com")
 	f.Fuzz(func(t *testing.T, line string) {
 		m, err := ParseLine("peer", line)
