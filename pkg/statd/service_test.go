@@ -270,3 +270,29 @@ func benchmarkMon(b *testing.B, clients int) {
 // concurrent callers (in-process, no network).
 func BenchmarkMon1(b *testing.B) { benchmarkMon(b, 1) }
 func BenchmarkMon8(b *testing.B) { benchmarkMon(b, 8) }
+
+func TestNullStatSimuCrash(t *testing.T) {
+	f := newFixture(t)
+	if res := f.call(nsm.ProcNull, &net.UDPAddr{IP: net.ParseIP("192.0.2.1"), Port: 5}, nil); len(res) != 0 {
+		t.Errorf("SM_NULL result %x", res)
+	}
+	var st nsm.SmStatRes
+	nsm.Decode(f.call(nsm.ProcStat, &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 5}, &nsm.SmName{MonName: "anyone"}), &st)
+	if st.ResStat != nsm.StatSucc || st.State != 7 {
+		t.Errorf("SM_STAT from anywhere: %+v", st)
+	}
+	f.svc.Canon = func(context.Context, string) (string, error) { return "", fmt.Errorf("no name") }
+	nsm.Decode(f.call(nsm.ProcStat, loopback, &nsm.SmName{MonName: "unknown"}), &st)
+	if st.ResStat != nsm.StatFail || st.State != 7 {
+		t.Errorf("SM_STAT of an unresolvable name: %+v (state is ours either way)", st)
+	}
+	if f.svc.List.Len() != 0 || len(f.stored()) != 0 {
+		t.Errorf("SM_STAT must not create records")
+	}
+	f.svc.Canon = nil
+	f.mon(loopback, "peer", "srv", 100021, 16, "p")
+	f.call(nsm.ProcSimuCrash, &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 700}, nil)
+	if f.svc.List.Len() != 1 || len(f.queued) != 0 || len(f.stored()) != 1 {
+		t.Errorf("SM_SIMU_CRASH must change nothing: list %d, callbacks %d", f.svc.List.Len(), len(f.queued))
+	}
+}
