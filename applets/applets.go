@@ -12,6 +12,7 @@ import (
 
 	"nfsrecover/applets/cltrack"
 	"nfsrecover/applets/dbtool"
+	"nfsrecover/applets/notify"
 	"nfsrecover/applets/stablerestart"
 	"nfsrecover/applets/statd"
 )
@@ -38,7 +39,7 @@ var Table = []Applet{
 	{Name: "statd", Links: []string{"rpc.statd"}, Dir: "/usr/sbin",
 		Summary: "NSM daemon (RPC program 100024): monitors peers, relays reboot notifications", Main: statd.Main},
 	{Name: "notify", Links: []string{"sm-notify"}, Dir: "/usr/sbin",
-		Summary: "tell every monitored peer that this host rebooted"},
+		Summary: "tell every monitored peer that this host rebooted", Main: notify.Main},
 	{Name: "cltrack", Links: []string{"nfsdcltrack"}, Dir: "/sbin",
 		Summary: "NFSv4 client-tracking upcall for the kernel (nfsdcltrack), import/export", Main: cltrack.Main},
 	{Name: "stablerestart", Dir: "/usr/sbin",

@@ -66,7 +66,8 @@ func TestDispatchThroughSymlinks(t *testing.T) {
 		{"rpc.statd", []string{"--help"}, 0, "Usage: rpc.statd [options]"},
 		{"rpc.statd", []string{"--bogus"}, 0, "Usage: rpc.statd [options]"}, // nfs-utils quirk
 		{"rpc.statd", []string{"-F", "-p", "0"}, 1, "bad port number"},
-		{"sm-notify", nil, 1, "notify: not implemented yet"},
+		{"sm-notify", []string{"-h"}, 0, "Usage: sm-notify -notify"},
+		{"sm-notify", []string{"extra"}, 1, "Usage: sm-notify -notify"},
 		{"nfsrecover", []string{"stablerestart", "--file", "/nonexistent/x", "verify"}, 1, "file is empty"},
 		{"nfsrecover", []string{"nosuch"}, 1, `"nosuch" is not an applet`},
 		{"nfsrecover", []string{"--version"}, 0, "nfsrecover " + Version},
@@ -102,7 +103,7 @@ func TestListAndUsageGolden(t *testing.T) {
 		t.Errorf("--list = %q", got)
 	}
 	if !strings.Contains(full.String(), "cltrack\tready\t/sbin/nfsdcltrack\t") ||
-		!strings.Contains(full.String(), "notify\tnot-implemented-yet\t/usr/sbin/sm-notify\t") {
+		!strings.Contains(full.String(), "notify\tready\t/usr/sbin/sm-notify\t") {
 		t.Errorf("--list-full = %q", full.String())
 	}
 	golden(t, "nfsrecover-help.txt", strings.ReplaceAll(usageOut.String(), Version, "VERSION"))

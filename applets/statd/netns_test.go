@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,7 +71,10 @@ func (h *hosts) in(ns string, args ...string) (string, error) {
 // startServer brings up rpcbind, the fake lock manager and our statd in
 // the srv namespace, in a private mount namespace (its own /run), and
 // captures the srv side of the link with tshark when available.
-func (h *hosts) startServer(capture bool) {
+func (h *hosts) startServer(capture bool) { h.startServerWith(capture, false) }
+
+// startServerWith runs the real rpc.statd instead of ours when real is set.
+func (h *hosts) startServerWith(capture, real bool) {
 	t := h.t
 	dir := filepath.Join(h.work, "srv")
 	os.MkdirAll(filepath.Join(dir, "sm"), 0o700)
@@ -80,14 +84,19 @@ func (h *hosts) startServer(capture bool) {
 	h.capture = filepath.Join(h.work, "capture.pcapng")
 	tsharkCmd := ":"
 	if capture {
-		tsharkCmd = fmt.Sprintf("tshark -q -i any -w %s -f 'not port 22' >/dev/null 2>&1 & sleep 1", h.capture)
+		tsharkCmd = fmt.Sprintf(`tshark -q -i any -w %[1]s -f 'not port 22' >/dev/null 2>%[2]s/tshark.err & echo $! > %[2]s/tshark.pid
+for i in $(seq 100); do grep -q 'Capturing on' %[2]s/tshark.err && break; sleep 0.1; done`, h.capture, h.work)
+	}
+	statdCmd := fmt.Sprintf("%s -F -d -L -P %s --db %s/nfsrecover.db --pid-file %s/pid --nsm-state-file %s/kstate", link, dir, dir, dir, dir)
+	if real {
+		os.MkdirAll(filepath.Join(dir, "sm.bak"), 0o700)
+		statdCmd = fmt.Sprintf("/usr/sbin/rpc.statd -F -d -L -P %s", dir)
 	}
 	script := fmt.Sprintf(`mount -t tmpfs none /run && mkdir -p /run/rpcbind &&
 /usr/sbin/rpcbind -f -w & sleep 0.5
 %s
 %s lockd %s > %s/lockd.log 2>&1 &
-exec %s -F -d -L -P %s --db %s/nfsrecover.db --pid-file %s/pid --nsm-state-file %s/kstate`,
-		tsharkCmd, h.helper, h.callbacks, h.work, link, dir, dir, dir, dir)
+exec %s`, tsharkCmd, h.helper, h.callbacks, h.work, statdCmd)
 	cmd := exec.Command("ip", "netns", "exec", h.srv, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NFSRECOVER_NFS_CONF=/nonexistent"}
 	logf, _ := os.Create(filepath.Join(h.work, "statd.log"))
@@ -196,11 +205,32 @@ func portOf(addr string) int {
 	return p
 }
 
+// stopCapture stops tshark (SIGTERM: a background job of a non-interactive
+// shell ignores SIGINT) and waits until it has written everything.
+func (h *hosts) stopCapture() {
+	raw, _ := os.ReadFile(filepath.Join(h.work, "tshark.pid"))
+	var pid int
+	fmt.Sscan(string(raw), &pid)
+	if pid <= 0 {
+		h.t.Fatal("no tshark pid")
+	}
+	time.Sleep(1500 * time.Millisecond) // libpcap hands packets over in batches
+	syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 100; i++ {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			return // gone, or a zombie nobody reaps: its file is complete
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.t.Fatal("tshark did not stop")
+}
+
 // checkCapture decodes the capture: NSM calls are there, nothing is
 // malformed.
 func (h *hosts) checkCapture() {
 	t := h.t
-	time.Sleep(1500 * time.Millisecond) // tshark flushes
+	h.stopCapture()
 	out, err := exec.Command("tshark", "-r", h.capture, "-Y", "stat", "-T", "fields", "-e", "stat.procedure_v1").Output()
 	if err != nil {
 		t.Fatalf("tshark -r: %v %s", err, out)
@@ -212,5 +242,91 @@ func (h *hosts) checkCapture() {
 	bad, _ := exec.Command("tshark", "-r", h.capture, "-Y", "_ws.malformed || _ws.expert.severity >= error").Output()
 	if len(bytes.TrimSpace(bad)) > 0 {
 		t.Errorf("malformed packets in the capture:\n%s", bad)
+	}
+}
+
+// TestNamespacesOurSmNotifyToRealStatd: our sm-notify on the peer host
+// notifies the real rpc.statd on the server host, which calls back the
+// lock manager; a capture of our traffic on the peer host decodes cleanly.
+func TestNamespacesOurSmNotifyToRealStatd(t *testing.T) {
+	h := netns(t)
+	need(t, "/usr/sbin/rpc.statd")
+	h.startServerWith(false, true)
+	priv := "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+	if out, err := h.in(h.srv, h.helper, "mon", "127.0.0.1", h.peerAddr, priv); err != nil || !strings.HasPrefix(out, "succ") {
+		t.Fatalf("SM_MON to the real statd: %v %s", err, out)
+	}
+	capture := filepath.Join(h.work, "peer.pcapng")
+	stopCapture := h.captureIn(h.peer, capture)
+	dir, db := peerDB(t, h.srvAddr)
+	link := filepath.Join(dir, "sm-notify")
+	os.Symlink(bin, link)
+	out, err := h.in(h.peer, "env", "NFSRECOVER_NFS_CONF=/nonexistent", link, "-d", "-P", dir, "--db", db,
+		"--pid-file", filepath.Join(dir, "guard"), "--nsm-state-file", filepath.Join(dir, "kstate"), "--deadline", "20s")
+	if err != nil {
+		t.Fatalf("our sm-notify: %v\n%s", err, out)
+	}
+	var cbs []map[string]any
+	for i := 0; i < 100 && len(cbs) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		cbs = h.callbacksSeen()
+	}
+	if len(cbs) != 1 || cbs[0]["mon_name"] != h.peerAddr || cbs[0]["priv"] != priv || cbs[0]["state"].(float64) != 3 {
+		t.Fatalf("the real statd's callbacks: %v\nour sm-notify said:\n%s", cbs, out)
+	}
+	if stopCapture == nil {
+		return
+	}
+	stopCapture()
+	fields, _ := exec.Command("tshark", "-r", capture, "-Y", "stat.procedure_v1 == 6 && rpc.msgtyp == 0",
+		"-T", "fields", "-e", "stat.mon_id.name", "-e", "stat.state").Output()
+	if string(fields) != "peer.example\t3\npeer\t3\n" {
+		all, _ := exec.Command("tshark", "-r", capture).Output()
+		t.Errorf("capture lacks our SM_NOTIFYs (full, then short name):\n%s\nall packets:\n%s", fields, all)
+	}
+	bad, _ := exec.Command("tshark", "-r", capture, "-Y", "_ws.malformed || _ws.expert.severity >= error").Output()
+	if len(bytes.TrimSpace(bad)) > 0 {
+		t.Errorf("malformed packets:\n%s", bad)
+	}
+}
+
+// captureIn starts tshark in namespace ns, waits until it captures, and
+// returns a function that stops it once everything is written (nil when
+// tshark is not installed).
+func (h *hosts) captureIn(ns, file string) func() {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		return nil
+	}
+	errf := file + ".err"
+	cmd := exec.Command("ip", "netns", "exec", ns, "tshark", "-q", "-i", "any", "-w", file)
+	ef, _ := os.Create(errf)
+	cmd.Stderr = ef
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if b, _ := os.ReadFile(errf); bytes.Contains(b, []byte("Capturing on")) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// tshark says so before its capture child really sees packets, and
+	// sm-notify's whole exchange takes a millisecond.
+	time.Sleep(time.Second)
+	return func() {
+		// libpcap hands packets over in batches: give the last ones time to
+		// reach the file before stopping.
+		time.Sleep(1500 * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		ef.Close()
+		// tshark writes through its capture child (dumpcap), which may
+		// still be flushing the file when tshark is gone.
+		for i := 0; i < 100; i++ {
+			if exec.Command("pgrep", "-f", "--", "dumpcap.*"+regexp.QuoteMeta(file)).Run() != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }

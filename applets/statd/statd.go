@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -56,7 +57,7 @@ const Usage = `Usage: %s [options]
       -V, -v, --version    Display version information and exit.
       -n, --name           Specify a local hostname.
       -P                   State directory path.
-      -N                   Run in notify only mode.
+      -N                   Run in notify only mode (sm-notify, then exit).
       -L, --no-notify      Do not perform any notification.
       -H                   Specify a high-availability callout program.
       -T, --nlm-port       Port for NLM TCP listener (written to the kernel)
@@ -91,8 +92,11 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 		return code
 	}
 	if cfg.notifyMode {
-		fmt.Fprintf(stderr, "%s: -N: the notify applet is not implemented yet\n", prog)
-		return 1
+		opts := logging.Options{Tag: prog, Debug: cfg.debug}
+		if cfg.debug {
+			opts.Writer = stderr
+		}
+		return runNotify(cfg, logging.New(opts)) // -N: notify and exit
 	}
 	var ready func()
 	if !cfg.foreground {
@@ -128,7 +132,7 @@ func run(cfg config, log *slog.Logger, ready func(), lookupEnv func(string) (str
 	if cfg.noNotify {
 		log.Info("no-notify mode: sm-notify not run")
 	} else {
-		log.Warn("sm-notify skipped: the notify applet is not implemented yet")
+		runNotify(cfg, log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
@@ -261,4 +265,37 @@ func port(s string) (int, error) {
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// runNotify runs this program as sm-notify and waits for it, as rpc.statd
+// does before it loads its monitor list: with -d in the foreground (so
+// statd waits until every peer answered or the deadline), else it returns
+// once sm-notify has put itself in the background.
+func runNotify(cfg config, log *slog.Logger) int {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Error("cannot run sm-notify", "err", err)
+		return 1
+	}
+	args := []string{"--db", cfg.db}
+	if cfg.stateDir != "/var/lib/nfs" {
+		args = append(args, "-P", cfg.stateDir) // like any -P, this skips the once-per-boot guard
+	}
+	if cfg.foreground {
+		args = append(args, "-d")
+	}
+	if cfg.outPort != 0 {
+		args = append(args, "-p", strconv.Itoa(cfg.outPort))
+	}
+	if cfg.name != "" {
+		args = append(args, "-v", cfg.name)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Args[0] = "sm-notify"
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		log.Warn("sm-notify did not notify every peer", "err", err)
+		return 1
+	}
+	return 0
 }

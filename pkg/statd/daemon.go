@@ -72,7 +72,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return lookup.PmapGetPort(ctx, prog, vers, oncrpc.ProtoUDP)
 	})
 	sender.Log = log
-	committer := NewCommitter(open)
+	committer := store.NewCommitter(open)
 	canon := &Canonicalizer{}
 	svc := &Service{List: list, Commit: committer, State: func() int32 { return state }, Canon: canon.Canon,
 		Queue: sender.Queue, AllowIPv6Loopback: cfg.AllowIPv6Loopback, Log: log}
@@ -214,7 +214,7 @@ func serve(ctx context.Context, cfg Config, rb oncrpc.Rpcbind, srv *oncrpc.Serve
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer rcancel()
 	rb.Unset(rctx, oncrpc.RpcbVers, nsm.Program, nsm.Version, "", owner) // stale entries, as root
-	if err := dropPrivileges(cfg); err != nil {
+	if err := DropToStateOwner(cfg.StateDir, cfg.DBPath, cfg.Log); err != nil {
 		return fmt.Errorf("statd: %w", err)
 	}
 	owner = strconv.Itoa(os.Getuid())
@@ -259,34 +259,35 @@ func serve(ctx context.Context, cfg Config, rb oncrpc.Rpcbind, srv *oncrpc.Serve
 	return first
 }
 
-// dropPrivileges switches to the owner of StateDir/sm, as rpc.statd does,
-// once every privileged socket is bound. The database file is handed to
-// that user first (nfsdcltrack, running as root, opens it before it drops
-// its capabilities, so the ownership suits both).
-func dropPrivileges(cfg Config) error {
-	if cfg.StateDir == "" || os.Geteuid() != 0 {
+// DropToStateOwner switches to the owner of stateDir/sm, as rpc.statd and
+// sm-notify do, once every privileged socket is bound. The database file
+// is handed to that user first (nfsdcltrack, running as root, opens it
+// before it drops its capabilities, so the ownership suits both), and
+// must still open afterwards. A root-owned or missing sm/ keeps root.
+func DropToStateOwner(stateDir, dbPath string, log *slog.Logger) error {
+	if stateDir == "" || os.Geteuid() != 0 {
 		return nil
 	}
-	uid, gid, err := daemon.OwnerOf(filepath.Join(cfg.StateDir, "sm"))
+	uid, gid, err := daemon.OwnerOf(filepath.Join(stateDir, "sm"))
 	if err != nil {
-		cfg.Log.Warn("state directory has no sm/: staying root", "dir", cfg.StateDir, "err", err)
+		log.Warn("state directory has no sm/: staying root", "dir", stateDir, "err", err)
 		return nil
 	}
 	if uid == 0 {
-		cfg.Log.Warn("running as root: chown the sm/ directory to choose a different user", "dir", cfg.StateDir)
+		log.Warn("running as root: chown the sm/ directory to choose a different user", "dir", stateDir)
 		return nil
 	}
-	if err := os.Chown(cfg.DBPath, uid, gid); err != nil {
+	if err := os.Chown(dbPath, uid, gid); err != nil {
 		return fmt.Errorf("hand the database to uid %d: %w", uid, err)
 	}
 	if err := daemon.DropTo(uid, gid); err != nil {
 		return err
 	}
-	db, err := store.Open(cfg.DBPath, nil)
+	db, err := store.Open(dbPath, nil)
 	if err != nil {
-		return fmt.Errorf("as uid %d (owner of %s/sm) the database is out of reach: %w", uid, cfg.StateDir, err)
+		return fmt.Errorf("as uid %d (owner of %s/sm) the database is out of reach: %w", uid, stateDir, err)
 	}
 	db.Close()
-	cfg.Log.Info("privileges dropped", "uid", uid, "gid", gid)
+	log.Info("privileges dropped", "uid", uid, "gid", gid)
 	return nil
 }

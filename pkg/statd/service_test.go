@@ -19,7 +19,7 @@ import (
 type fixture struct {
 	t        *testing.T
 	svc      *Service
-	commit   *Committer
+	commit   *store.Committer
 	dbPath   string
 	queued   []Callback
 	callouts [][]string
@@ -28,7 +28,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, dbPath: filepath.Join(t.TempDir(), "nfsrecover.db")}
-	f.commit = NewCommitter(func() (*store.DB, error) { return store.Open(f.dbPath, nil) })
+	f.commit = store.NewCommitter(func() (*store.DB, error) { return store.Open(f.dbPath, nil) })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go f.commit.Run(ctx)
@@ -232,7 +232,7 @@ func TestGroupCommit(t *testing.T) {
 
 func benchmarkMon(b *testing.B, clients int) {
 	dbPath := filepath.Join(b.TempDir(), "bench.db")
-	commit := NewCommitter(func() (*store.DB, error) { return store.Open(dbPath, nil) })
+	commit := store.NewCommitter(func() (*store.DB, error) { return store.Open(dbPath, nil) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go commit.Run(ctx)

@@ -24,3 +24,13 @@ func (tx *Tx) NSMState() (state int32, ok bool, err error) {
 func (tx *Tx) PutNSMState(state int32) error {
 	return tx.tx.Bucket(bucketMeta).Put(keyNSMState, binary.BigEndian.AppendUint32(nil, uint32(state)))
 }
+
+var keyNotifyBoot = []byte("nsm.notify.boot")
+
+// NotifyBoot returns the boot id under which the state was last bumped.
+func (tx *Tx) NotifyBoot() string { return string(tx.tx.Bucket(bucketMeta).Get(keyNotifyBoot)) }
+
+// PutNotifyBoot records the boot id of a state bump.
+func (tx *Tx) PutNotifyBoot(id string) error {
+	return tx.tx.Bucket(bucketMeta).Put(keyNotifyBoot, []byte(id))
+}

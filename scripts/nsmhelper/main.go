@@ -4,6 +4,11 @@
 //	nsmhelper lockd OUTFILE       fake lockd: register NLM 100021 v3 over UDP with
 //	                               the local rpcbind; append each reboot callback
 //	                               to OUTFILE as a JSON line; run until killed
+//	nsmhelper peers SILENTEVERY OUTFILE
+//	                               every 127.x.y.z address is a peer: a portmapper on
+//	                               :111 and a statd on :4000; peers whose (y*256+z)
+//	                               %% SILENTEVERY == SILENTEVERY-1 never answer; each
+//	                               SM_NOTIFY is appended to OUTFILE as "addr name state unixnano"
 //	nsmhelper mon SERVER NAME HEXPRIV
 //	                               SM_MON over TCP to the statd at SERVER (port
 //	                               from SERVER's rpcbind); prints "succ STATE"
@@ -12,6 +17,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -19,9 +25,12 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
@@ -36,6 +45,12 @@ func main() {
 	switch os.Args[1] {
 	case "lockd":
 		err = lockd(os.Args[2])
+	case "peers":
+		if len(os.Args) != 4 {
+			err = fmt.Errorf("peers SILENTEVERY OUTFILE")
+		} else {
+			err = peers(os.Args[2], os.Args[3])
+		}
 	case "mon":
 		if len(os.Args) != 5 {
 			err = fmt.Errorf("mon SERVER NAME HEXPRIV")
@@ -129,4 +144,95 @@ func mon(server, name, privHex string) error {
 		fmt.Println("fail")
 	}
 	return nil
+}
+
+// peers answers for every 127.x.y.z address at once, telling them apart by
+// the destination of each datagram (IP_PKTINFO).
+func peers(silentEvery, outfile string) error {
+	every, err := strconv.Atoi(silentEvery)
+	if err != nil || every < 1 {
+		return fmt.Errorf("bad SILENTEVERY %q", silentEvery)
+	}
+	out, err := os.OpenFile(outfile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	silent := func(a netip.Addr) bool {
+		b := a.As4()
+		return (int(b[2])*256+int(b[3]))%every == every-1
+	}
+	serve := func(port int, handle func(dst netip.Addr, call oncrpc.CallHeader) []byte) error {
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1) })
+			return serr
+		}}
+		pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", port))
+		if err != nil {
+			return err
+		}
+		conn := pc.(*net.UDPConn)
+		conn.SetReadBuffer(8 << 20)
+		go func() {
+			buf, oob := make([]byte, 65536), make([]byte, 512)
+			for {
+				n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
+				if err != nil {
+					return
+				}
+				dst, ok := pktDst(oob[:oobn])
+				if !ok || silent(dst) {
+					continue
+				}
+				h, err := oncrpc.DecodeCall(buf[:n])
+				if err != nil {
+					continue
+				}
+				if res := handle(dst, h); res != nil {
+					conn.WriteToUDPAddrPort(oncrpc.AppendAccepted(nil, h.XID, oncrpc.Success, res, 0, 0), from)
+				}
+			}
+		}()
+		return nil
+	}
+	err = serve(111, func(_ netip.Addr, h oncrpc.CallHeader) []byte {
+		if h.Prog != oncrpc.RpcbProg || h.Proc != oncrpc.RpcbGetAddr {
+			return nil
+		}
+		return binary.BigEndian.AppendUint32(nil, 4000)
+	})
+	if err == nil {
+		err = serve(4000, func(dst netip.Addr, h oncrpc.CallHeader) []byte {
+			var st nsm.StatChge
+			if h.Prog != nsm.Program || h.Proc != nsm.ProcNotify || nsm.Decode(h.Args, &st) != nil {
+				return nil
+			}
+			mu.Lock()
+			fmt.Fprintf(out, "%s %s %d %d\n", dst, st.MonName, st.State, time.Now().UnixNano())
+			mu.Unlock()
+			return []byte{}
+		})
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	<-ctx.Done()
+	return out.Sync()
+}
+
+func pktDst(oob []byte) (netip.Addr, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= 12 {
+			return netip.AddrFrom4([4]byte(m.Data[8:12])), true // ipi_addr: the header destination
+		}
+	}
+	return netip.Addr{}, false
 }

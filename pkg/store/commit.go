@@ -1,22 +1,20 @@
-package statd
+package store
 
 import (
 	"context"
 	"fmt"
 	"sync/atomic"
-
-	"nfsrecover/pkg/store"
 )
 
-// Committer applies database changes in groups. Every change submitted
-// while a commit is in progress joins the next one, so N concurrent SM_MON
-// calls cost one transaction and one fsync instead of N, and throughput
-// rises with load instead of collapsing. Do returns only once the change
-// is on stable storage. The database is opened per group and closed right
-// after, so nfsdcltrack upcalls never wait long for the file lock (see
-// pkg/store's locking rule).
+// Committer applies database changes in groups, for long-running users
+// (statd, notify). Every change submitted while a commit is in progress
+// joins the next one, so N concurrent changes cost one transaction and one
+// fsync instead of N, and throughput rises with load instead of
+// collapsing. Do returns only once the change is on stable storage. The
+// database is opened per group and closed right after, so nfsdcltrack
+// upcalls never wait long for the file lock (see the locking rule above).
 type Committer struct {
-	open     func() (*store.DB, error)
+	open     func() (*DB, error)
 	ops      chan *change
 	maxBatch int
 	commits  atomic.Int64
@@ -24,19 +22,19 @@ type Committer struct {
 }
 
 type change struct {
-	apply func(*store.Tx) error
+	apply func(*Tx) error
 	done  chan error
 }
 
 // NewCommitter returns a committer over the database that open returns.
 // Run must be running for Do to make progress.
-func NewCommitter(open func() (*store.DB, error)) *Committer {
+func NewCommitter(open func() (*DB, error)) *Committer {
 	return &Committer{open: open, ops: make(chan *change, 4096), maxBatch: 4096}
 }
 
 // Do queues apply and waits until it is committed (nil) or failed. apply
 // must change nothing when it returns an error.
-func (c *Committer) Do(ctx context.Context, apply func(*store.Tx) error) error {
+func (c *Committer) Do(ctx context.Context, apply func(*Tx) error) error {
 	ch := &change{apply: apply, done: make(chan error, 1)}
 	select {
 	case c.ops <- ch:
@@ -81,7 +79,7 @@ func (c *Committer) commit(batch []*change) {
 	results := make([]error, len(batch))
 	db, err := c.open()
 	if err == nil {
-		err = db.Update(func(tx *store.Tx) error {
+		err = db.Update(func(tx *Tx) error {
 			for i, ch := range batch {
 				results[i] = ch.apply(tx)
 			}
@@ -94,7 +92,7 @@ func (c *Committer) commit(batch []*change) {
 	for i, ch := range batch {
 		switch {
 		case err != nil:
-			ch.done <- fmt.Errorf("statd: commit: %w", err)
+			ch.done <- fmt.Errorf("store: commit: %w", err)
 		default:
 			ch.done <- results[i]
 		}
