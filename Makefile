@@ -61,6 +61,7 @@ test: deps check-fmt vet unit fuzz
 bench: build
 	./bench/cltrack.sh ./$(BIN)
 	./bench/statd.sh ./$(BIN)
+	./bench/notify.sh ./$(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 
 clean:

@@ -46,7 +46,7 @@ type Notifier struct {
 	State    int32
 	Name     string // -v: the name sent instead of each record's my_name
 	Schedule Schedule
-	Window   int // peers in flight; default 1024
+	Window   int // peers in flight; default 4096
 	// PortmapPort is where peers' portmappers listen; 0 means 111.
 	PortmapPort uint16
 	// Resolve returns a peer's addresses; nil: numeric names as is, others
@@ -66,7 +66,7 @@ type Summary struct {
 // Run notifies every peer in parallel until all answered or ctx ends
 // (the -m deadline).
 func (n *Notifier) Run(ctx context.Context, peers []store.Monitor) Summary {
-	slots := make(chan struct{}, max(n.Window, 1024))
+	slots := make(chan struct{}, max(n.Window, 4096))
 	var mu sync.Mutex
 	var sum Summary
 	var wg sync.WaitGroup

@@ -188,3 +188,52 @@ func TestNotifyFanOutWithSilentPeers(t *testing.T) {
 	}
 	t.Logf("%d peers in %v (silent ones until the deadline)", len(peers), time.Since(start).Round(time.Millisecond))
 }
+
+// v6Peer answers RPCB v3 GETADDR with a universal address and SM_NOTIFY,
+// as an IPv6 peer's rpcbind and statd do.
+type v6Peer struct {
+	statdPort uint16
+	mu        sync.Mutex
+	got       []string
+}
+
+func (p *v6Peer) Dispatch(_ context.Context, r *oncrpc.Request) (uint32, []byte) {
+	switch {
+	case r.Prog == oncrpc.RpcbProg && r.Vers == oncrpc.RpcbVers && r.Proc == oncrpc.RpcbGetAddr:
+		var b bytes.Buffer
+		xdr.Marshal(&b, fmt.Sprintf("::1.%d.%d", p.statdPort>>8, p.statdPort&0xff))
+		return oncrpc.Success, b.Bytes()
+	case r.Prog == nsm.Program && r.Proc == nsm.ProcNotify:
+		var st nsm.StatChge
+		nsm.Decode(r.Args, &st)
+		p.mu.Lock()
+		p.got = append(p.got, st.MonName)
+		p.mu.Unlock()
+		return oncrpc.Success, nil
+	}
+	return oncrpc.ProcUnavail, nil
+}
+
+func TestNotifyIPv6PeerUsesRpcbindV3(t *testing.T) {
+	pm, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	sd, _ := net.ListenPacket("udp6", "[::1]:0")
+	peer := &v6Peer{statdPort: uint16(sd.LocalAddr().(*net.UDPAddr).Port)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go (&oncrpc.Server{Handler: peer, Prog: oncrpc.RpcbProg, VersLow: 2, VersHi: 4}).ServeUDP(ctx, pm)
+	go (&oncrpc.Server{Handler: peer, Prog: nsm.Program, VersLow: 1, VersHi: 1}).ServeUDP(ctx, sd)
+	conn, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv6unspecified})
+	caller := oncrpc.NewUDPCaller(conn)
+	go caller.Run(ctx)
+	n := &Notifier{Caller: caller, State: 9, PortmapPort: uint16(pm.LocalAddr().(*net.UDPAddr).Port),
+		Schedule: Schedule{Initial: 100 * time.Millisecond, Max: time.Second, ReLookup: 4}}
+	sum := n.Run(ctx, []store.Monitor{monitor("::1")})
+	peer.mu.Lock()
+	defer peer.mu.Unlock()
+	if sum.Notified != 1 || len(peer.got) != 2 || peer.got[0] != "srv.example" {
+		t.Errorf("IPv6 peer: %+v, received %v", sum, peer.got)
+	}
+}

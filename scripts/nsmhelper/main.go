@@ -174,26 +174,28 @@ func peers(silentEvery, outfile string) error {
 		}
 		conn := pc.(*net.UDPConn)
 		conn.SetReadBuffer(8 << 20)
-		go func() {
-			buf, oob := make([]byte, 65536), make([]byte, 512)
-			for {
-				n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
-				if err != nil {
-					return
+		for r := 0; r < 4; r++ { // several readers: the fake peers must not be the bottleneck
+			go func() {
+				buf, oob := make([]byte, 65536), make([]byte, 512)
+				for {
+					n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
+					if err != nil {
+						return
+					}
+					dst, ok := pktDst(oob[:oobn])
+					if !ok || silent(dst) {
+						continue
+					}
+					h, err := oncrpc.DecodeCall(buf[:n])
+					if err != nil {
+						continue
+					}
+					if res := handle(dst, h); res != nil {
+						conn.WriteToUDPAddrPort(oncrpc.AppendAccepted(nil, h.XID, oncrpc.Success, res, 0, 0), from)
+					}
 				}
-				dst, ok := pktDst(oob[:oobn])
-				if !ok || silent(dst) {
-					continue
-				}
-				h, err := oncrpc.DecodeCall(buf[:n])
-				if err != nil {
-					continue
-				}
-				if res := handle(dst, h); res != nil {
-					conn.WriteToUDPAddrPort(oncrpc.AppendAccepted(nil, h.XID, oncrpc.Success, res, 0, 0), from)
-				}
-			}
-		}()
+			}()
+		}
 		return nil
 	}
 	err = serve(111, func(_ netip.Addr, h oncrpc.CallHeader) []byte {

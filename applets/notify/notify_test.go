@@ -1,0 +1,61 @@
+package notify
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestConfigure(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nfs.conf")
+	os.WriteFile(conf, []byte("[sm-notify]\nretry-time = 2\nupdate-state = n\nlift-grace = no\noutgoing-port = 700\n[statd]\nstate-directory-path = /srv/nfs\n"), 0o644)
+	env := lookup(map[string]string{"NFSRECOVER_NFS_CONF": conf})
+	var out, errb bytes.Buffer
+	cfg, _, done := configure([]string{"sm-notify"}, &out, &errb, env)
+	if done || cfg.retry != 2*time.Minute || !cfg.noUpdate || cfg.liftGrace || cfg.port != 700 || cfg.stateDir != "/srv/nfs" || cfg.defaultDir {
+		t.Errorf("nfs.conf: %+v", cfg)
+	}
+	cfg, _, _ = configure([]string{"sm-notify", "-dfn", "-m", "0", "-p", "900", "-v", "me.example", "-P", "/x"}, &out, &errb, env)
+	if !cfg.foreground || !cfg.force || !cfg.noUpdate || cfg.retry != 0 || cfg.port != 900 || cfg.name != "me.example" || cfg.stateDir != "/x" {
+		t.Errorf("command line: %+v", cfg)
+	}
+	for _, bad := range [][]string{{"sm-notify", "extra"}, {"sm-notify", "-p", "0"}, {"sm-notify", "-m", "x"}, {"sm-notify", "-q"}} {
+		out.Reset()
+		if _, code, done := configure(bad, &out, &errb, env); !done || code != 1 || !strings.HasPrefix(out.String(), "Usage: sm-notify") {
+			t.Errorf("%v: done=%v code=%d", bad, done, code)
+		}
+	}
+}
+
+func TestOncePerBootGuard(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	pid := filepath.Join(t.TempDir(), "sm-notify.pid")
+	cfg := config{pidFile: pid, defaultDir: true}
+	if !onceThisBoot(cfg, log) {
+		t.Fatal("first run refused")
+	}
+	if b, _ := os.ReadFile(pid); !strings.HasSuffix(string(b), "\n") {
+		t.Errorf("guard file %q", b)
+	}
+	if onceThisBoot(cfg, log) {
+		t.Error("second run in the same boot allowed")
+	}
+	for _, c := range []config{
+		{pidFile: pid, defaultDir: true, force: true},
+		{pidFile: pid, defaultDir: true, noUpdate: true},
+		{pidFile: pid, defaultDir: false},
+	} {
+		if !onceThisBoot(c, log) {
+			t.Errorf("%+v must bypass the guard (-f, -n, non-default -P)", c)
+		}
+	}
+}
