@@ -619,10 +619,17 @@ func TestRobustnessAgainstDaemon(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	nctx, ncancel := context.WithTimeout(context.Background(), time.Second)
-	defer ncancel()
-	if _, err := oncrpc.Call(nctx, "udp4", fmt.Sprintf("127.0.0.1:%d", uport), nsm.Program, 1, nsm.ProcNull, nil); err != nil {
-		t.Fatalf("SM_NULL over UDP after the flood: %v", err)
+	var err2 error
+	for try := 0; try < 5; try++ { // retransmit every 200ms, as a client would, within one second
+		nctx, ncancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err2 = oncrpc.Call(nctx, "udp4", fmt.Sprintf("127.0.0.1:%d", uport), nsm.Program, 1, nsm.ProcNull, nil)
+		ncancel()
+		if err2 == nil {
+			break
+		}
+	}
+	if err2 != nil {
+		t.Fatalf("SM_NULL over UDP after the flood: %v", err2)
 	}
 	t.Logf("SM_NULL answered %v after the flood", time.Since(start).Round(time.Millisecond))
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))

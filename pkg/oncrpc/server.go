@@ -85,6 +85,9 @@ func (s *Server) flavorOK(f uint32) bool {
 func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
 	defer stop()
+	if u, ok := pc.(*net.UDPConn); ok {
+		u.SetReadBuffer(4 << 20) // a burst (or a flood) must not push out real calls
+	}
 	slots := make(chan struct{}, orDefault(s.MaxInflight, 256))
 	var wg sync.WaitGroup
 	defer wg.Wait()
