@@ -2,7 +2,6 @@ package statd
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,11 +16,12 @@ import (
 
 // Sender delivers reboot callbacks to the local lock manager over UDP
 // from one socket bound to 127.0.0.1 (a privileged port in production:
-// lockd refuses callbacks from ports above 1023). Callbacks wait in an
-// unbounded queue and are delivered by a bounded number of workers, each
-// retrying with backoff until Deadline, so a burst of thousands of
-// SM_NOTIFYs loses none. The lock manager's port comes from the local
-// portmapper and is cached for a short while.
+// lockd refuses callbacks from ports above 1023), through an
+// oncrpc.UDPCaller that accepts replies from 127.0.0.1 only. Callbacks
+// wait in an unbounded queue and are delivered by a bounded number of
+// workers, each retrying with backoff until Deadline, so a burst of
+// thousands of SM_NOTIFYs loses none. The lock manager's port comes from
+// the local portmapper and is cached for a short while.
 type Sender struct {
 	Conn     *net.UDPConn // bound to 127.0.0.1
 	Lookup   func(ctx context.Context, prog, vers uint32) (uint16, error)
@@ -31,11 +31,11 @@ type Sender struct {
 	Log      *slog.Logger
 	Done     func(cb Callback, err error) // optional, for tests and counters
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   []Callback
-	waiting map[uint32]chan []byte
-	ports   map[[2]uint32]portEntry
+	caller *oncrpc.UDPCaller
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []Callback
+	ports  map[[2]uint32]portEntry
 }
 
 type portEntry struct {
@@ -46,7 +46,9 @@ type portEntry struct {
 // NewSender returns a Sender on conn that finds the lock manager's port
 // with lookup. Queue may be called before Run.
 func NewSender(conn *net.UDPConn, lookup func(ctx context.Context, prog, vers uint32) (uint16, error)) *Sender {
-	s := &Sender{Conn: conn, Lookup: lookup, waiting: map[uint32]chan []byte{}, ports: map[[2]uint32]portEntry{}}
+	caller := oncrpc.NewUDPCaller(conn)
+	caller.From = netip.MustParseAddr("127.0.0.1") // only the local lock manager answers
+	s := &Sender{Conn: conn, Lookup: lookup, caller: caller, ports: map[[2]uint32]portEntry{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -62,7 +64,6 @@ func (s *Sender) Queue(cb Callback) {
 // Run delivers callbacks until ctx ends.
 func (s *Sender) Run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() {
-		s.Conn.SetReadDeadline(time.Now())
 		s.mu.Lock()
 		s.cond.Broadcast()
 		s.mu.Unlock()
@@ -70,7 +71,7 @@ func (s *Sender) Run(ctx context.Context) {
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); s.readReplies(ctx) }()
+	go func() { defer wg.Done(); s.caller.Run(ctx) }()
 	for i := 0; i < orDefault(s.Workers, 32); i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.work(ctx) }()
@@ -120,32 +121,6 @@ func (s *Sender) work(ctx context.Context) {
 		}
 		if s.Done != nil {
 			s.Done(cb, err)
-		}
-	}
-}
-
-// readReplies hands each reply to the call waiting for its XID; replies
-// from anywhere but 127.0.0.1 are ignored.
-func (s *Sender) readReplies(ctx context.Context) {
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := s.Conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			continue
-		}
-		if from.Addr().Unmap() != netip.MustParseAddr("127.0.0.1") || n < 4 {
-			continue
-		}
-		xid := binary.BigEndian.Uint32(buf)
-		s.mu.Lock()
-		ch := s.waiting[xid]
-		delete(s.waiting, xid)
-		s.mu.Unlock()
-		if ch != nil {
-			ch <- append([]byte(nil), buf[:n]...)
 		}
 	}
 }
@@ -207,34 +182,7 @@ func (s *Sender) attempt(ctx context.Context, cb Callback, args []byte, refresh 
 	case port == 0:
 		return errNotRegistered
 	}
-	xid := oncrpc.NewXID()
-	ch := make(chan []byte, 1)
-	s.mu.Lock()
-	s.waiting[xid] = ch
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.waiting, xid)
-		s.mu.Unlock()
-	}()
-	msg := oncrpc.AppendCall(nil, xid, cb.Prog, cb.Vers, cb.Proc, oncrpc.Auth{}, args)
 	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
-	if _, err := s.Conn.WriteToUDPAddrPort(msg, to); err != nil {
-		return err
-	}
-	select {
-	case rec := <-ch:
-		h, err := oncrpc.DecodeReply(rec)
-		if err != nil {
-			return err
-		}
-		if !h.Accepted || h.AcceptStat != oncrpc.Success {
-			return fmt.Errorf("lock manager refused the callback (accepted %v, stat %d)", h.Accepted, h.AcceptStat)
-		}
-		return nil
-	case <-time.After(wait):
-		return errors.New("no reply")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	_, err = s.caller.Call(ctx, to, cb.Prog, cb.Vers, cb.Proc, args, wait)
+	return err
 }
