@@ -6,7 +6,7 @@
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 TAGS      ?= urfave_cli_no_docs
-LDFLAGS   := -s -w -X nfsrecover/applets.Version=$(VERSION)
+LDFLAGS   := -s -w -X nfsrecover/pkg/version.Version=$(VERSION)
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 FUZZTIME  ?= 20000x

@@ -15,11 +15,8 @@ import (
 	"nfsrecover/applets/notify"
 	"nfsrecover/applets/stablerestart"
 	"nfsrecover/applets/statd"
+	"nfsrecover/pkg/version"
 )
-
-// Version is the program version; release builds set it with
-// -ldflags "-X nfsrecover/applets.Version=...".
-var Version = "0.1.0-dev"
 
 // MainFunc is an applet's entry point. args[0] is the name it was invoked
 // as; the result is the process exit status.
@@ -80,7 +77,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return 0
 	case "--version":
-		fmt.Fprintf(stdout, "nfsrecover %s\n", Version)
+		fmt.Fprintf(stdout, "nfsrecover %s\n", version.Version)
 		return 0
 	case "--list":
 		for _, a := range Table {
@@ -149,7 +146,7 @@ Usage:
   nfsrecover --help
 
 Applets:
-`, Version)
+`, version.Version)
 	for _, a := range Table {
 		status := ""
 		if a.Main == nil {

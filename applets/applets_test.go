@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nfsrecover/pkg/version"
 )
 
 // When this variable is set the test binary behaves as nfsrecover itself,
@@ -70,7 +72,7 @@ func TestDispatchThroughSymlinks(t *testing.T) {
 		{"sm-notify", []string{"extra"}, 1, "Usage: sm-notify -notify"},
 		{"nfsrecover", []string{"stablerestart", "--file", "/nonexistent/x", "verify"}, 1, "file is empty"},
 		{"nfsrecover", []string{"nosuch"}, 1, `"nosuch" is not an applet`},
-		{"nfsrecover", []string{"--version"}, 0, "nfsrecover " + Version},
+		{"nfsrecover", []string{"--version"}, 0, "nfsrecover " + version.Version},
 		{"whatever-name", nil, 0, "Usage:"},
 	}
 	for _, c := range cases {
@@ -106,7 +108,7 @@ func TestListAndUsageGolden(t *testing.T) {
 		!strings.Contains(full.String(), "notify\tready\t/usr/sbin/sm-notify\t") {
 		t.Errorf("--list-full = %q", full.String())
 	}
-	golden(t, "nfsrecover-help.txt", strings.ReplaceAll(usageOut.String(), Version, "VERSION"))
+	golden(t, "nfsrecover-help.txt", strings.ReplaceAll(usageOut.String(), version.Version, "VERSION"))
 }
 
 func TestInstall(t *testing.T) {

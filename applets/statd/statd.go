@@ -20,10 +20,8 @@ import (
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/statd"
 	"nfsrecover/pkg/store"
+	"nfsrecover/pkg/version"
 )
-
-// Version is printed by -v; the applet table sets it.
-var Version = "nfsrecover"
 
 var options = []getopt.Option{
 	{Short: 'F', Long: "foreground"},
@@ -203,7 +201,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 			fmt.Fprintf(stdout, Usage, prog)
 			return cfg, 0, true
 		case "version", "V":
-			fmt.Fprintf(stdout, "%s version %s\n", prog, Version)
+			fmt.Fprintf(stdout, "%s version nfsrecover %s\n", prog, version.Version)
 			return cfg, 0, true
 		case "port":
 			cfg.port, perr = port(p.Arg)

@@ -1,6 +1,6 @@
 // Package daemon holds the process-level chores of nfsrecover's programs:
-// dropping privileges and capabilities (and, later, pid files, readiness
-// notification and signal handling).
+// dropping capabilities and privileges, pid files, background start-up
+// with readiness (Type=forking), sd_notify, and process checks.
 package daemon
 
 import (

@@ -23,7 +23,6 @@ import (
 // thousands of SM_NOTIFYs loses none. The lock manager's port comes from
 // the local portmapper and is cached for a short while.
 type Sender struct {
-	Conn     *net.UDPConn // bound to 127.0.0.1
 	Lookup   func(ctx context.Context, prog, vers uint32) (uint16, error)
 	Workers  int           // parallel deliveries; default 32
 	Deadline time.Duration // give up on one callback after this; default 10 min
@@ -48,7 +47,7 @@ type portEntry struct {
 func NewSender(conn *net.UDPConn, lookup func(ctx context.Context, prog, vers uint32) (uint16, error)) *Sender {
 	caller := oncrpc.NewUDPCaller(conn)
 	caller.From = netip.MustParseAddr("127.0.0.1") // only the local lock manager answers
-	s := &Sender{Conn: conn, Lookup: lookup, caller: caller, ports: map[[2]uint32]portEntry{}}
+	s := &Sender{Lookup: lookup, caller: caller, ports: map[[2]uint32]portEntry{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }

@@ -15,23 +15,19 @@ const DefaultKernelStateFile = "/proc/sys/fs/nfs/nsm_local_state"
 // made odd. Only sm-notify advances it, once per boot.
 func LoadState(db *store.DB) (int32, error) {
 	var state int32
-	err := db.Update(func(tx *store.Tx) error {
-		s, ok, err := tx.NSMState()
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			s = 3
-		case s%2 == 0:
-			s++
-		default:
-			state = s
-			return nil // unchanged: nothing to write
-		}
-		state = s
-		return tx.PutNSMState(s)
-	})
-	return state, err
+	var ok bool
+	err := db.View(func(tx *store.Tx) (err error) { state, ok, err = tx.NSMState(); return err })
+	switch {
+	case err != nil:
+		return 0, err
+	case ok && state%2 == 1:
+		return state, nil // the usual case: nothing to write
+	case !ok:
+		state = 3
+	default:
+		state++
+	}
+	return state, db.Update(func(tx *store.Tx) error { return tx.PutNSMState(state) })
 }
 
 // TellKernel writes the state to the kernel's file; an absent file (lockd
