@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 
 	"nfsrecover/applets/cltrack"
@@ -28,17 +30,25 @@ type Applet struct {
 	Links   []string // argv[0] names, installed by --install
 	Dir     string   // where --install puts Links unless told otherwise
 	Summary string
-	Main    MainFunc // nil: listed but not implemented yet
+	// OS lists the systems (runtime.GOOS) the applet serves; nil means
+	// every system. Elsewhere it is listed but refuses to run, with a
+	// message naming the systems it needs.
+	OS   []string
+	Main MainFunc // nil: listed but not implemented yet
 }
+
+// linuxOnly marks the applets that serve Linux kernel interfaces (lockd's
+// NSM upcalls, nfsd's client-tracking upcalls, /proc/fs/nfsd).
+var linuxOnly = []string{"linux"}
 
 // Table is THE applet table, in display order.
 var Table = []Applet{
 	{Name: "statd", Links: []string{"rpc.statd"}, Dir: "/usr/sbin",
-		Summary: "NSM daemon (RPC program 100024): monitors peers, relays reboot notifications", Main: statd.Main},
+		Summary: "NSM daemon (RPC program 100024): monitors peers, relays reboot notifications", OS: linuxOnly, Main: statd.Main},
 	{Name: "notify", Links: []string{"sm-notify"}, Dir: "/usr/sbin",
-		Summary: "tell every monitored peer that this host rebooted", Main: notify.Main},
+		Summary: "tell every monitored peer that this host rebooted", OS: linuxOnly, Main: notify.Main},
 	{Name: "cltrack", Links: []string{"nfsdcltrack"}, Dir: "/sbin",
-		Summary: "NFSv4 client-tracking upcall for the kernel (nfsdcltrack), import/export", Main: cltrack.Main},
+		Summary: "NFSv4 client-tracking upcall for the kernel (nfsdcltrack), import/export", OS: linuxOnly, Main: cltrack.Main},
 	{Name: "stablerestart", Dir: "/usr/sbin",
 		Summary: "inspect, verify, repair, import and export FreeBSD's nfs-stablerestart file", Main: stablerestart.Main},
 	{Name: "db", Summary: "dump or check the nfsrecover database", Main: dbtool.Main},
@@ -62,19 +72,24 @@ func find(name string) (Applet, bool) {
 
 // Main dispatches a whole command line and returns the exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return dispatch(args, runtime.GOOS, stdin, stdout, stderr)
+}
+
+// dispatch is Main on the system goos.
+func dispatch(args []string, goos string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		args = []string{"nfsrecover"}
 	}
 	if a, ok := resolve(args[0]); ok {
-		return run(a, args, stdin, stdout, stderr)
+		return run(a, goos, args, stdin, stdout, stderr)
 	}
 	if len(args) < 2 {
-		usage(stdout)
+		usage(stdout, goos)
 		return 0
 	}
 	switch args[1] {
 	case "--help", "-h", "help":
-		usage(stdout)
+		usage(stdout, goos)
 		return 0
 	case "--version":
 		fmt.Fprintf(stdout, "nfsrecover %s\n", version.Version)
@@ -85,7 +100,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "--list-full":
-		listFull(stdout)
+		listFull(stdout, goos)
 		return 0
 	case "--install":
 		return install(args[2:], stdout, stderr)
@@ -95,7 +110,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nfsrecover: %q is not an applet (see nfsrecover --list)\n", args[1])
 		return 1
 	}
-	return run(a, args[1:], stdin, stdout, stderr)
+	return run(a, goos, args[1:], stdin, stdout, stderr)
 }
 
 // resolve finds the applet for argv[0], following a chain of symlinks
@@ -121,15 +136,23 @@ func resolve(argv0 string) (Applet, bool) {
 	return Applet{}, false
 }
 
-func run(a Applet, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// RunsOn reports whether the applet serves the system goos.
+func (a Applet) RunsOn(goos string) bool { return a.OS == nil || slices.Contains(a.OS, goos) }
+
+func run(a Applet, goos string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if a.Main == nil {
 		fmt.Fprintf(stderr, "nfsrecover: %s: not implemented yet\n", a.Name)
+		return 1
+	}
+	if !a.RunsOn(goos) {
+		fmt.Fprintf(stderr, "nfsrecover: %s serves %s kernel interfaces and does not run on %s\n",
+			a.Name, strings.Join(a.OS, ", "), goos)
 		return 1
 	}
 	return a.Main(args, stdin, stdout, stderr, os.LookupEnv)
 }
 
-func usage(w io.Writer) {
+func usage(w io.Writer, goos string) {
 	fmt.Fprintf(w, `nfsrecover %s: NFS crash-recovery tools in one binary.
 
 Usage:
@@ -149,19 +172,25 @@ Applets:
 `, version.Version)
 	for _, a := range Table {
 		status := ""
-		if a.Main == nil {
+		switch {
+		case a.Main == nil:
 			status = " (not implemented yet)"
+		case !a.RunsOn(goos):
+			status = " (" + strings.Join(a.OS, ", ") + " only)"
 		}
 		fmt.Fprintf(w, "  %-14s %s%s\n", a.Name, a.Summary, status)
 	}
 	fmt.Fprintf(w, "\nRun \"nfsrecover APPLET --help\" for an applet's options.\n")
 }
 
-func listFull(w io.Writer) {
+func listFull(w io.Writer, goos string) {
 	for _, a := range Table {
 		status := "ready"
-		if a.Main == nil {
+		switch {
+		case a.Main == nil:
 			status = "not-implemented-yet"
+		case !a.RunsOn(goos):
+			status = strings.Join(a.OS, ",") + "-only"
 		}
 		var links []string
 		for _, l := range a.Links {

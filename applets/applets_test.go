@@ -143,3 +143,34 @@ func TestInstall(t *testing.T) {
 		t.Errorf("other links must still be installed: %v", err)
 	}
 }
+
+// On FreeBSD the Linux-only applets are listed but refuse, naming what they
+// need; stablerestart and db run.
+func TestLinuxOnlyAppletsOnFreeBSD(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"rpc.statd", "-F"}, 1, "statd serves linux kernel interfaces and does not run on freebsd"},
+		{[]string{"sm-notify", "-d"}, 1, "notify serves linux kernel interfaces and does not run on freebsd"},
+		{[]string{"nfsdcltrack", "init"}, 1, "cltrack serves linux kernel interfaces and does not run on freebsd"},
+		{[]string{"nfsrecover", "statd", "--help"}, 1, "does not run on freebsd"},
+		{[]string{"nfsrecover", "stablerestart", "--help"}, 0, ""},
+		{[]string{"nfsrecover", "db", "--help"}, 0, ""},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		code := dispatch(c.args, "freebsd", nil, &out, &errb)
+		if code != c.code || !strings.Contains(errb.String(), c.err) {
+			t.Errorf("%v on freebsd: exit %d, stderr %q; want %d and %q", c.args, code, errb.String(), c.code, c.err)
+		}
+	}
+	var list bytes.Buffer
+	dispatch([]string{"nfsrecover", "--list-full"}, "freebsd", nil, &list, &list)
+	for _, want := range []string{"statd\tlinux-only\t", "cltrack\tlinux-only\t", "stablerestart\tready\t", "db\tready\t"} {
+		if !strings.Contains(list.String(), want) {
+			t.Errorf("--list-full on freebsd lacks %q:\n%s", want, list.String())
+		}
+	}
+}

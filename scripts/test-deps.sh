@@ -8,6 +8,7 @@ command -v /usr/sbin/nfsdcltrack >/dev/null 2>&1 || need+=(nfs-kernel-server)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 [ -x /usr/sbin/rpcbind ] || need+=(rpcbind)
+command -v qemu-s390x-static >/dev/null 2>&1 || need+=(qemu-user-static)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -161,7 +161,7 @@ func (t *Tracker) create(hexID string) error {
 	return t.withID(hexID, func(db DB, id []byte) error {
 		c := store.Client{ID: id, Time: t.now(), HasSession: session(t.Env.HasSession)}
 		if err := db.Put(c); err != nil {
-			return fail(syscall.EREMOTEIO, "create %s: %w", idString(id), err)
+			return fail(errRemoteIO, "create %s: %w", idString(id), err)
 		}
 		t.log().Debug("client recorded", "id", idString(id), "has_session", t.Env.HasSession)
 		if t.Env.HasSession {
@@ -174,7 +174,7 @@ func (t *Tracker) create(hexID string) error {
 func (t *Tracker) remove(hexID string) error {
 	return t.withID(hexID, func(db DB, id []byte) error {
 		if err := db.Delete(id); err != nil {
-			return fail(syscall.EREMOTEIO, "remove %s: %w", idString(id), err)
+			return fail(errRemoteIO, "remove %s: %w", idString(id), err)
 		}
 		t.log().Debug("client removed", "id", idString(id))
 		return nil
@@ -288,7 +288,7 @@ func (t *Tracker) gracedone(arg string) error {
 		n, err := db.DeleteWhere(drop)
 		t.cleanTopdir()
 		if err != nil {
-			return fail(syscall.EREMOTEIO, "gracedone: %w", err)
+			return fail(errRemoteIO, "gracedone: %w", err)
 		}
 		t.log().Info("grace done", "boot_time", boot, "forgotten", n)
 		return nil

@@ -60,3 +60,8 @@ func openFailure(err error) *Error {
 	}
 	return &Error{Status: errnoStatus(syscall.EIO), Err: err}
 }
+
+// errRemoteIO is Linux's EREMOTEIO (121), which nfsdcltrack returns when a
+// database write fails (exit status 135). It is spelled as a number because
+// the exit statuses are Linux's and other systems have no such errno.
+const errRemoteIO = syscall.Errno(121)

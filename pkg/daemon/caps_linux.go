@@ -4,7 +4,6 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"syscall"
@@ -12,11 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// ErrCapsUnsupported means capabilities could not be changed on every
-// thread: the binary was built with cgo, where Go cannot run a system call
-// on all threads at once. Release builds are static (CGO_ENABLED=0).
-var ErrCapsUnsupported = errors.New("dropping capabilities needs a binary built with CGO_ENABLED=0")
 
 // DropAllCapabilities leaves the process (root or not) with no capability
 // and no way to regain one, as nfsdcltrack does before it touches its
@@ -65,7 +59,7 @@ func allThreads(what string, trap, a1, a2, a3 uintptr) error {
 	case 0:
 		return nil
 	case syscall.ENOTSUP:
-		return fmt.Errorf("%s: %w", what, ErrCapsUnsupported)
+		return fmt.Errorf("%s: %w (the binary was built with cgo; release builds use CGO_ENABLED=0)", what, ErrCapsUnsupported)
 	}
 	return fmt.Errorf("%s: %w", what, e)
 }

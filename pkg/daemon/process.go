@@ -4,35 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 )
 
 // ProcessRunning reports whether a process whose command name is exactly
-// name is running. It reads /proc where there is one (Linux) and asks
-// pgrep(1) otherwise (FreeBSD mounts no /proc by default).
+// name is running. The process table comes from /proc on Linux and from
+// the kern.proc.proc sysctl on FreeBSD, which mounts no /proc by default.
 func ProcessRunning(name string) (bool, error) {
-	if _, err := os.Stat("/proc/self/comm"); err == nil {
-		comms, _ := filepath.Glob("/proc/[0-9]*/comm")
-		for _, c := range comms {
-			if b, err := os.ReadFile(c); err == nil && strings.TrimSpace(string(b)) == name {
-				return true, nil
-			}
-		}
-		return false, nil
+	comms, err := processNames()
+	if err != nil {
+		return false, fmt.Errorf("cannot tell whether %s runs: %w", name, err)
 	}
-	err := exec.Command("pgrep", "-x", name).Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.As(err, &ee) && ee.ExitCode() == 1:
-		return false, nil
-	}
-	return false, fmt.Errorf("cannot tell whether %s runs: pgrep: %w", name, err)
+	return slices.Contains(comms, name), nil
 }
 
 // PidfileAlive reports whether the pid written in path names a live

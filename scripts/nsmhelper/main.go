@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command nsmhelper plays the local lock manager in interop tests that run
 // inside network namespaces, where a test's own goroutines cannot follow.
 //
