@@ -25,6 +25,12 @@ type Options struct {
 	Debug bool
 	// Writer, when set, receives the log lines instead of syslog.
 	Writer io.Writer
+	// Unlimited turns the rate limit off (see RateLimit). Default: each
+	// message at info level and above at most DefaultBurst times per
+	// DefaultInterval.
+	Unlimited bool
+	// dialSyslog replaces syslog.New (tests).
+	dialSyslog func(tag string) (*syslog.Writer, error)
 }
 
 // New returns a logger for opts.
@@ -33,10 +39,20 @@ func New(opts Options) *slog.Logger {
 	if opts.Debug {
 		level = slog.LevelDebug
 	}
+	var h slog.Handler
 	if opts.Writer != nil {
-		return slog.New(slog.NewTextHandler(opts.Writer, &slog.HandlerOptions{Level: level}))
+		h = slog.NewTextHandler(opts.Writer, &slog.HandlerOptions{Level: level})
+	} else {
+		dial := opts.dialSyslog
+		if dial == nil {
+			dial = func(tag string) (*syslog.Writer, error) { return syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, tag) }
+		}
+		h = &syslogHandler{conn: &syslogConn{tag: opts.Tag, dial: dial}, level: level}
 	}
-	return slog.New(&syslogHandler{conn: &syslogConn{tag: opts.Tag}, level: level})
+	if !opts.Unlimited {
+		h = RateLimit(h, DefaultBurst, DefaultInterval)
+	}
+	return slog.New(h)
 }
 
 // syslogConn connects on first use: most successful upcalls log nothing at
@@ -45,6 +61,7 @@ func New(opts Options) *slog.Logger {
 type syslogConn struct {
 	mu     sync.Mutex
 	tag    string
+	dial   func(tag string) (*syslog.Writer, error)
 	tried  bool
 	writer *syslog.Writer
 }
@@ -54,7 +71,7 @@ func (c *syslogConn) send(level slog.Level, msg string) error {
 	defer c.mu.Unlock()
 	if !c.tried {
 		c.tried = true
-		c.writer, _ = syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, c.tag)
+		c.writer, _ = c.dial(c.tag)
 	}
 	w := c.writer
 	switch {

@@ -31,7 +31,7 @@ type Server struct {
 	Prog             uint32
 	VersLow, VersHi  uint32
 	MaxRecord        int           // TCP record cap; default DefaultMaxRecord
-	MaxConns         int           // concurrent TCP connections; default 64
+	MaxConns         int           // open TCP connections; default 64 (then the least recently used idle one is closed)
 	MaxInflight      int           // concurrent UDP calls; default 256 (more are dropped)
 	RecordTimeout    time.Duration // a whole TCP record must arrive within this; default 30s
 	Log              *slog.Logger  // nil: discard
@@ -123,12 +123,14 @@ func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 
 // ServeTCP accepts connections on l until ctx ends. Each connection reads
 // one record at a time (bounded memory), answers it, and is closed on a
-// record over MaxRecord, a record not complete within RecordTimeout, or
-// when MaxConns connections are already open.
+// record over MaxRecord or a record not complete within RecordTimeout.
+// With MaxConns connections open, a new one closes the least recently
+// used idle connection (see connTable): quiet clients cannot lock out a
+// client that talks, and loopback clients always get in.
 func (s *Server) ServeTCP(ctx context.Context, l net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	slots := make(chan struct{}, orDefault(s.MaxConns, 64))
+	table := newConnTable(orDefault(s.MaxConns, 64))
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -143,22 +145,23 @@ func (s *Server) ServeTCP(ctx context.Context, l net.Listener) error {
 			}
 			return err
 		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			s.log().Warn("TCP connection refused: too many open", "from", c.RemoteAddr().String())
+		e := table.add(c)
+		if e == nil {
+			s.log().Warn("TCP connection refused: every connection is in a call", "from", c.RemoteAddr().String())
 			c.Close()
 			continue
 		}
 		wg.Add(1)
 		go func() {
-			defer func() { <-slots; wg.Done() }()
-			s.serveConn(ctx, c)
+			defer wg.Done()
+			defer table.remove(e)
+			s.serveConn(ctx, table, e)
 		}()
 	}
 }
 
-func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+func (s *Server) serveConn(ctx context.Context, table *connTable, e *tracked) {
+	c := e.c
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -175,7 +178,9 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 			return
 		}
+		table.begin(e)
 		out := s.reply(ctx, rec, c.RemoteAddr(), "tcp")
+		table.end(e)
 		if out == nil {
 			return // garbage on a stream: the framing can no longer be trusted
 		}

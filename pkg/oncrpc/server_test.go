@@ -3,6 +3,7 @@ package oncrpc
 import (
 	"context"
 	"encoding/binary"
+	"io"
 	"math/rand"
 	"net"
 	"testing"
@@ -193,3 +194,80 @@ func TestRobustness(t *testing.T) {
 		t.Errorf("UDP NULL while TCP is busy: %v", err)
 	}
 }
+
+// Idle clients that fill every connection slot do not lock out a client
+// that talks: the least recently used idle connection is closed for it,
+// and a connection in the middle of a call is never the one closed.
+func TestIdleConnectionsEvicted(t *testing.T) {
+	srv := newServer()
+	srv.RecordTimeout = time.Minute // idle holders are not timed out here
+	_, tcp := startServer(t, srv)
+	null := AppendCall(nil, 11, 100024, 1, 0, Auth{}, nil)
+	// From 127.0.0.2: not the local lock manager, so no privilege.
+	remote := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	var idle []net.Conn
+	for i := 0; i < 3*srv.MaxConns; i++ {
+		c, err := remote.Dial("tcp4", tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	for round := 0; round < 3; round++ {
+		conn, err := remote.Dial("tcp4", tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := tcpCall(conn, null); err != nil {
+			t.Fatalf("round %d: NULL over a new connection with %d idle ones open: %v", round, len(idle), err)
+		}
+		conn.Close()
+	}
+	// The first idle connections were the least recently used: closed.
+	idle[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle[0].Read(make([]byte, 1)); err == nil {
+		t.Error("the oldest idle connection is still open")
+	}
+}
+
+func TestConnTableVictims(t *testing.T) {
+	remote := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2}
+	tab := newConnTable(2)
+	a := tab.add(fakeConn{remote})
+	b := tab.add(fakeConn{local})
+	tab.begin(a) // a is mid-call: b (local, idle) is the only victim
+	if c := tab.add(fakeConn{remote}); c == nil || b.elem != nil || a.elem == nil {
+		t.Fatalf("full table with a busy remote and an idle local: add=%v, local evicted=%v", c != nil, b.elem == nil)
+	}
+	c := tab.order.Back().Value.(*tracked)
+	tab.begin(c)
+	// Both busy: a remote newcomer is refused, a local one admitted.
+	if d := tab.add(fakeConn{remote}); d != nil {
+		t.Error("remote connection admitted while every slot is in a call")
+	}
+	if d := tab.add(fakeConn{local}); d == nil || tab.len() != 3 {
+		t.Errorf("local connection refused while every slot is in a call (len %d)", tab.len())
+	}
+	tab.end(a)
+	tab.end(c)
+	// a is now the least recently used remote idle connection.
+	tab.add(fakeConn{remote})
+	if a.elem != nil {
+		t.Error("least recently used idle remote connection kept")
+	}
+}
+
+// fakeConn is a net.Conn with only a remote address.
+type fakeConn struct{ remote net.Addr }
+
+func (f fakeConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (f fakeConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (f fakeConn) Close() error                     { return nil }
+func (f fakeConn) LocalAddr() net.Addr              { return f.remote }
+func (f fakeConn) RemoteAddr() net.Addr             { return f.remote }
+func (f fakeConn) SetDeadline(time.Time) error      { return nil }
+func (f fakeConn) SetReadDeadline(time.Time) error  { return nil }
+func (f fakeConn) SetWriteDeadline(time.Time) error { return nil }

@@ -66,7 +66,11 @@ type Summary struct {
 // Run notifies every peer in parallel until all answered or ctx ends
 // (the -m deadline).
 func (n *Notifier) Run(ctx context.Context, peers []store.Monitor) Summary {
-	slots := make(chan struct{}, max(n.Window, 4096))
+	window := n.Window
+	if window <= 0 {
+		window = 4096
+	}
+	slots := make(chan struct{}, window)
 	var mu sync.Mutex
 	var sum Summary
 	var wg sync.WaitGroup

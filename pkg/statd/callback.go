@@ -1,6 +1,7 @@
 package statd
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -18,10 +19,15 @@ import (
 // from one socket bound to 127.0.0.1 (a privileged port in production:
 // lockd refuses callbacks from ports above 1023), through an
 // oncrpc.UDPCaller that accepts replies from 127.0.0.1 only. Callbacks
-// wait in an unbounded queue and are delivered by a bounded number of
-// workers, each retrying with backoff until Deadline, so a burst of
-// thousands of SM_NOTIFYs loses none. The lock manager's port comes from
-// the local portmapper and is cached for a short while.
+// wait in a queue and are delivered by a bounded number of workers, each
+// retrying with backoff until Deadline, so a burst of thousands of
+// SM_NOTIFYs loses none. The queue keeps one callback per monitor record,
+// the newest: a record's older state that has not gone out yet is
+// replaced, so the queue is bounded by the number of records however many
+// notifications remote hosts send, and the lock manager always ends up
+// with each record's latest state (one record is never delivered by two
+// workers at once). The lock manager's port comes from the local
+// portmapper and is cached for a short while.
 type Sender struct {
 	Lookup   func(ctx context.Context, prog, vers uint32) (uint16, error)
 	Workers  int           // parallel deliveries; default 32
@@ -30,11 +36,24 @@ type Sender struct {
 	Log      *slog.Logger
 	Done     func(cb Callback, err error) // optional, for tests and counters
 
-	caller *oncrpc.UDPCaller
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queue  []Callback
-	ports  map[[2]uint32]portEntry
+	caller   *oncrpc.UDPCaller
+	mu       sync.Mutex
+	cond     *sync.Cond
+	pending  map[recordKey]*list.Element // of *Callback, in order
+	order    list.List                   // pending callbacks, oldest first
+	inflight map[recordKey]bool
+	ports    map[[2]uint32]portEntry
+}
+
+// recordKey identifies the monitor record a callback is for.
+type recordKey struct {
+	monName          string
+	priv             [16]byte
+	prog, vers, proc uint32
+}
+
+func keyOf(cb Callback) recordKey {
+	return recordKey{cb.MonName, cb.Priv, cb.Prog, cb.Vers, cb.Proc}
 }
 
 type portEntry struct {
@@ -47,17 +66,31 @@ type portEntry struct {
 func NewSender(conn *net.UDPConn, lookup func(ctx context.Context, prog, vers uint32) (uint16, error)) *Sender {
 	caller := oncrpc.NewUDPCaller(conn)
 	caller.From = netip.MustParseAddr("127.0.0.1") // only the local lock manager answers
-	s := &Sender{Lookup: lookup, caller: caller, ports: map[[2]uint32]portEntry{}}
+	s := &Sender{Lookup: lookup, caller: caller, ports: map[[2]uint32]portEntry{},
+		pending: map[recordKey]*list.Element{}, inflight: map[recordKey]bool{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
 
-// Queue adds a callback; it never blocks.
+// Queue adds a callback, or replaces the state of the one still waiting
+// for the same record; it never blocks.
 func (s *Sender) Queue(cb Callback) {
+	k := keyOf(cb)
 	s.mu.Lock()
-	s.queue = append(s.queue, cb)
+	if el, ok := s.pending[k]; ok {
+		el.Value.(*Callback).State = cb.State
+	} else {
+		s.pending[k] = s.order.PushBack(&cb)
+	}
 	s.mu.Unlock()
 	s.cond.Signal()
+}
+
+// Pending returns the number of callbacks waiting to be sent.
+func (s *Sender) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.order.Len()
 }
 
 // Run delivers callbacks until ctx ends.
@@ -92,18 +125,36 @@ func (s *Sender) log() *slog.Logger {
 	return s.Log
 }
 
+// next takes the oldest pending callback whose record is not being
+// delivered by another worker, and marks its record in flight.
 func (s *Sender) next(ctx context.Context) (Callback, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.queue) == 0 {
+	for {
 		if ctx.Err() != nil {
 			return Callback{}, false
 		}
+		for el := s.order.Front(); el != nil; el = el.Next() {
+			cb := *el.Value.(*Callback)
+			k := keyOf(cb)
+			if s.inflight[k] {
+				continue
+			}
+			s.order.Remove(el)
+			delete(s.pending, k)
+			s.inflight[k] = true
+			return cb, true
+		}
 		s.cond.Wait()
 	}
-	cb := s.queue[0]
-	s.queue = s.queue[1:]
-	return cb, true
+}
+
+// finished releases cb's record for the next callback queued for it.
+func (s *Sender) finished(cb Callback) {
+	s.mu.Lock()
+	delete(s.inflight, keyOf(cb))
+	s.mu.Unlock()
+	s.cond.Signal() // a callback queued for the record meanwhile may go now
 }
 
 func (s *Sender) work(ctx context.Context) {
@@ -113,6 +164,7 @@ func (s *Sender) work(ctx context.Context) {
 			return
 		}
 		err := s.deliver(ctx, cb)
+		s.finished(cb)
 		if err != nil {
 			s.log().Error("reboot callback not delivered", "mon_name", cb.MonName, "state", cb.State, "err", err)
 		} else {

@@ -14,46 +14,67 @@ import (
 	"nfsrecover/pkg/oncrpc"
 )
 
-// lockManager is a fake lockd: NLM 100021 v3 proc 16 records every status
-// it receives; dropFirst ignores the first attempt of each callback.
+// lockManager is a fake lockd on a raw UDP socket: NLM 100021 v3 proc 16
+// records every status it receives, in arrival order. With dropFirst the
+// first datagram of each callback gets no reply at all, as when a reply
+// is lost on the way: the sender must time out and retransmit.
 type lockManager struct {
 	mu        sync.Mutex
 	got       map[[16]byte]nsm.Status
+	history   map[[16]byte][]int32 // states received, in order
 	attempts  map[[16]byte]int
 	dropFirst bool
 }
 
-func (l *lockManager) Dispatch(_ context.Context, r *oncrpc.Request) (uint32, []byte) {
-	if r.Proc != 16 {
-		return oncrpc.ProcUnavail, nil
+// answer returns the reply to one datagram, or nil to send none.
+func (l *lockManager) answer(msg []byte) []byte {
+	h, err := oncrpc.DecodeCall(msg)
+	if err != nil {
+		return nil
+	}
+	if h.Prog != 100021 || h.Proc != 16 {
+		return oncrpc.AppendAccepted(nil, h.XID, oncrpc.ProcUnavail, nil, 0, 0)
 	}
 	var st nsm.Status
-	if err := nsm.Decode(r.Args, &st); err != nil {
-		return oncrpc.GarbageArgs, nil
+	if err := nsm.Decode(h.Args, &st); err != nil {
+		return oncrpc.AppendAccepted(nil, h.XID, oncrpc.GarbageArgs, nil, 0, 0)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.attempts[st.Priv]++
 	if l.dropFirst && l.attempts[st.Priv] == 1 {
-		time.Sleep(time.Millisecond) // lost: reply never sent in time
-		return oncrpc.SystemErr, nil
+		return nil // lost
 	}
 	l.got[st.Priv] = st
-	return oncrpc.Success, nil
+	l.history[st.Priv] = append(l.history[st.Priv], st.State)
+	return oncrpc.AppendAccepted(nil, h.XID, oncrpc.Success, nil, 0, 0)
 }
 
 func startLockManager(t *testing.T, lm *lockManager) uint16 {
 	t.Helper()
-	lm.got, lm.attempts = map[[16]byte]nsm.Status{}, map[[16]byte]int{}
+	lm.got, lm.attempts, lm.history = map[[16]byte]nsm.Status{}, map[[16]byte]int{}, map[[16]byte][]int32{}
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := &oncrpc.Server{Handler: lm, Prog: 100021, VersLow: 1, VersHi: 4, MaxInflight: 4096}
+	if u, ok := pc.(*net.UDPConn); ok {
+		u.SetReadBuffer(4 << 20)
+	}
 	done := make(chan struct{})
-	go func() { srv.ServeUDP(ctx, pc); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; pc.Close() })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if out := lm.answer(buf[:n]); out != nil {
+				pc.WriteTo(out, from)
+			}
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
 	return netip.MustParseAddrPort(pc.LocalAddr().String()).Port()
 }
 
@@ -128,9 +149,91 @@ func TestCallbackRetriesLostReplies(t *testing.T) {
 	}
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
+	if len(lm.got) != 10 {
+		t.Errorf("lock manager got %d of 10 callbacks", len(lm.got))
+	}
 	for p, n := range lm.attempts {
 		if n < 2 {
 			t.Errorf("priv %x delivered in %d attempts, the first was dropped", p[:4], n)
+		}
+	}
+}
+
+// A storm of notifications for a few records keeps one pending callback
+// per record, and the lock manager ends with each record's latest state.
+func TestCallbackQueueCoalesces(t *testing.T) {
+	lm := &lockManager{dropFirst: true} // slow deliveries: notifications pile up
+	port := startLockManager(t, lm)
+	const records, rounds = 20, 5000
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s := NewSender(conn, func(context.Context, uint32, uint32) (uint16, error) { return port, nil })
+	s.Retry, s.Deadline = 20*time.Millisecond, 20*time.Second
+	for r := 0; r < rounds; r++ {
+		for i := 0; i < records; i++ {
+			c := cb(i)
+			c.State = int32(2*r + 3)
+			s.Queue(c)
+		}
+	}
+	if n := s.Pending(); n != records {
+		t.Fatalf("%d callbacks pending after %d notifications for %d records", n, records*rounds, records)
+	}
+	latest := int32(2*(rounds-1) + 3)
+	idle := make(chan struct{}, records*rounds)
+	s.Done = func(Callback, error) { idle <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() { s.Run(ctx); close(finished) }()
+	defer func() { cancel(); <-finished }()
+	for i := 0; i < records; i++ {
+		select {
+		case <-idle:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("only %d of %d records delivered", i, records)
+		}
+	}
+	// Mid-delivery notifications: each record gets newer states while its
+	// callback is in flight, and still ends with the newest.
+	for r := 0; r < 50; r++ {
+		for i := 0; i < records; i++ {
+			c := cb(i)
+			c.State = latest + int32(2*r+2)
+			s.Queue(c)
+		}
+	}
+	final := latest + 100
+	deadline := time.After(20 * time.Second)
+	for {
+		lm.mu.Lock()
+		done := 0
+		for i := 0; i < records; i++ {
+			if h := lm.history[cb(i).Priv]; len(h) > 0 && h[len(h)-1] == final {
+				done++
+			}
+		}
+		lm.mu.Unlock()
+		if done == records && s.Pending() == 0 {
+			break
+		}
+		select {
+		case <-idle:
+		case <-deadline:
+			t.Fatalf("%d of %d records reached state %d", done, records, final)
+		}
+	}
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	for i := 0; i < records; i++ {
+		h := lm.history[cb(i).Priv]
+		for j := 1; j < len(h); j++ {
+			if h[j] < h[j-1] {
+				t.Errorf("record %d: states arrived out of order: %v", i, h)
+				break
+			}
 		}
 	}
 }

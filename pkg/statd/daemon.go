@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"nfsrecover/pkg/daemon"
+	"nfsrecover/pkg/logging"
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/store"
@@ -86,6 +87,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go committer.Run(ctx)
 	go sender.Run(ctx)
+	go logging.FlushEvery(ctx, log, logging.DefaultInterval)
 	return serve(ctx, cfg, rb, &oncrpc.Server{Handler: svc, Prog: nsm.Program, VersLow: 1, VersHi: 1, Log: log})
 }
 

@@ -1,6 +1,7 @@
 package statd
 
 import (
+	"container/list"
 	"context"
 	"net"
 	"net/netip"
@@ -15,17 +16,23 @@ import (
 // DNS is slow or down the name itself is used, so a dead resolver never
 // makes statd refuse the lock manager or stall (rpc.statd fails SM_MON
 // then, and blocks its whole loop while it waits).
+//
+// The cache holds at most MaxNames names and forgets the least recently
+// used one first: SM_STAT lets any host make statd look a name up, so
+// the cache must not grow with what remote hosts send.
 type Canonicalizer struct {
-	Lookup  func(ctx context.Context, host string) (string, error) // default net.DefaultResolver.LookupCNAME
-	Timeout time.Duration                                          // default 2s
-	TTL     time.Duration                                          // default 10min
-	mu      sync.Mutex
-	cache   map[string]cached
+	Lookup   func(ctx context.Context, host string) (string, error) // default net.DefaultResolver.LookupCNAME
+	Timeout  time.Duration                                          // default 2s
+	TTL      time.Duration                                          // default 10min
+	MaxNames int                                                    // default 4096
+	mu       sync.Mutex
+	cache    map[string]*list.Element // of *cached, in lru
+	lru      list.List                // front = most recently used
 }
 
 type cached struct {
-	name string
-	at   time.Time
+	key, name string
+	at        time.Time
 }
 
 // Canon implements Service.Canon.
@@ -34,12 +41,9 @@ func (c *Canonicalizer) Canon(ctx context.Context, name string) (string, error) 
 		return a.Unmap().String(), nil
 	}
 	key := strings.ToLower(name)
-	c.mu.Lock()
-	if e, ok := c.cache[key]; ok && time.Since(e.at) < orDefault(c.TTL, 10*time.Minute) {
-		c.mu.Unlock()
-		return e.name, nil
+	if canon, ok := c.cached(key); ok {
+		return canon, nil
 	}
-	c.mu.Unlock()
 	lookup := c.Lookup
 	if lookup == nil {
 		lookup = net.DefaultResolver.LookupCNAME
@@ -50,11 +54,48 @@ func (c *Canonicalizer) Canon(ctx context.Context, name string) (string, error) 
 	if cn, err := lookup(lctx, name); err == nil && cn != "" {
 		canon = strings.ToLower(strings.TrimSuffix(cn, "."))
 	}
-	c.mu.Lock()
-	if c.cache == nil {
-		c.cache = map[string]cached{}
-	}
-	c.cache[key] = cached{canon, time.Now()}
-	c.mu.Unlock()
+	c.remember(key, canon)
 	return canon, nil
+}
+
+// cached returns the fresh cached canonical name of key.
+func (c *Canonicalizer) cached(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.cache[key]
+	if !ok {
+		return "", false
+	}
+	e := el.Value.(*cached)
+	if time.Since(e.at) >= orDefault(c.TTL, 10*time.Minute) {
+		return "", false
+	}
+	c.lru.MoveToFront(el)
+	return e.name, true
+}
+
+// remember caches key's canonical name, dropping the least recently used
+// names beyond MaxNames.
+func (c *Canonicalizer) remember(key, canon string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cache == nil {
+		c.cache = map[string]*list.Element{}
+	}
+	if el, ok := c.cache[key]; ok {
+		c.lru.Remove(el)
+	}
+	c.cache[key] = c.lru.PushFront(&cached{key, canon, time.Now()})
+	for c.lru.Len() > orDefault(c.MaxNames, 4096) {
+		old := c.lru.Back()
+		c.lru.Remove(old)
+		delete(c.cache, old.Value.(*cached).key)
+	}
+}
+
+// Len returns the number of cached names.
+func (c *Canonicalizer) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
 }

@@ -3,6 +3,7 @@ package statd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,5 +46,35 @@ func TestCanonicalizer(t *testing.T) {
 	c.Canon(context.Background(), "alias")
 	if calls.Load() != 3 {
 		t.Errorf("cached name looked up again")
+	}
+}
+
+// Names sent by remote hosts (SM_STAT) cannot grow the cache past its
+// bound; the least recently used name is the one forgotten.
+func TestCanonicalizerBounded(t *testing.T) {
+	var calls atomic.Int32
+	c := &Canonicalizer{MaxNames: 100, Lookup: func(ctx context.Context, host string) (string, error) {
+		calls.Add(1)
+		return "", errors.New("NXDOMAIN")
+	}}
+	ctx := context.Background()
+	c.Canon(ctx, "keep")
+	for i := 0; i < 10000; i++ {
+		c.Canon(ctx, fmt.Sprintf("flood-%d", i))
+		if i%50 == 0 {
+			c.Canon(ctx, "keep") // recently used: stays
+		}
+	}
+	if n := c.Len(); n != 100 {
+		t.Errorf("cache holds %d names after 10,000, want the bound 100", n)
+	}
+	before := calls.Load()
+	c.Canon(ctx, "keep")
+	if calls.Load() != before {
+		t.Error("a recently used name was evicted")
+	}
+	c.Canon(ctx, "flood-0")
+	if calls.Load() != before+1 {
+		t.Error("the least recently used name was kept")
 	}
 }

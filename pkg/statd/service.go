@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/store"
@@ -172,8 +173,12 @@ func (s *Service) mon(ctx context.Context, r *oncrpc.Request) (any, error) {
 	}
 	myName := foldSpace(id.MyID.MyName)
 	dns, err := s.canon(ctx, id.MonName)
-	if err != nil || badName(dns) {
+	if err != nil {
 		s.log().Warn("SM_MON: no canonical hostname", "mon_name", id.MonName, "err", err)
+		return failed, nil
+	}
+	if err := smdir.ValidName(dns); err != nil { // rpc.statd could not create its sm/ file
+		s.log().Warn("SM_MON: peer name cannot be recorded", "mon_name", id.MonName, "err", err)
 		return failed, nil
 	}
 	m := store.Monitor{MonName: id.MonName, DNSName: dns, MyName: myName,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"nfsrecover/pkg/nsm"
@@ -107,6 +108,17 @@ func TestMonRules(t *testing.T) {
 		{"slash in name (CA-96.09)", loopback, "../../etc/passwd", 100021, 16, bad},
 		{"leading dot", loopback, ".hidden", 100021, 16, bad},
 		{"control character", loopback, "a\nb", 100021, 16, bad},
+		{"longest file name", loopback, strings.Repeat("a", 255), 100021, 16, ok},
+		{"longer than a file name (308 bytes)", loopback, strings.Repeat("b", 308), 100021, 16, bad},
+	}
+	// rpc.statd files each peer as sm/NAME: the kernel decides which names
+	// it can create, and SM_MON must refuse the others.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, strings.Repeat("a", 255)), nil, 0o600); err != nil {
+		t.Fatalf("a 255-byte file name: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, strings.Repeat("b", 256)), nil, 0o600); !errors.Is(err, syscall.ENAMETOOLONG) {
+		t.Fatalf("a 256-byte file name: %v, want ENAMETOOLONG", err)
 	}
 	for _, c := range cases {
 		f := newFixture(t)

@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -177,16 +178,54 @@ func readFile(path, dnsName string) ([]store.Monitor, error) {
 	return out, nil
 }
 
+// NameMax is the longest file name Linux file systems take (NAME_MAX).
+const NameMax = 255
+
+// ValidName returns an error when a peer's DNS name cannot be the name of
+// its record file in sm/, as rpc.statd's own create would fail on it: it
+// is empty, starts with a dot, holds a slash, white space or a control
+// character, or is longer than NameMax bytes.
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty peer name")
+	case len(name) > NameMax:
+		return fmt.Errorf("peer name of %d bytes is longer than a file name may be (%d)", len(name), NameMax)
+	case strings.HasPrefix(name, "."), strings.ContainsRune(name, '/'):
+		return fmt.Errorf("peer name %q cannot be a file name", name)
+	}
+	for _, c := range name {
+		if c < 0x21 || c == 0x7f {
+			return fmt.Errorf("peer name %q has white space or a control character", name)
+		}
+	}
+	return nil
+}
+
 // Write creates sm/ and sm.bak/ (0700) and the state file in dir. Files
 // are written atomically, one per DNS name, lines sorted. Without force,
 // existing non-empty lists are an error; with force, their files are
-// replaced and files of peers no longer listed removed.
+// replaced and files of peers no longer listed removed. Every name is
+// checked, and the target lists, before anything is written, so bad
+// input leaves dir as it was.
 func Write(dir string, d Dir, force bool) error {
-	for _, l := range []struct {
+	lists := []struct {
 		sub string
 		ms  []store.Monitor
-	}{{"sm", d.Monitors}, {"sm.bak", d.Notify}} {
-		if err := writeList(filepath.Join(dir, l.sub), l.ms, force); err != nil {
+	}{{"sm", d.Monitors}, {"sm.bak", d.Notify}}
+	for _, l := range lists {
+		for _, m := range l.ms {
+			if err := ValidName(m.DNSName); err != nil {
+				return fmt.Errorf("smdir: %s record for %q: %w", l.sub, m.MonName, err)
+			}
+		}
+		sub := filepath.Join(dir, l.sub)
+		if old, _ := os.ReadDir(sub); len(old) > 0 && !force {
+			return fmt.Errorf("smdir: %s is not empty (use --force to replace it)", sub)
+		}
+	}
+	for _, l := range lists {
+		if err := writeList(filepath.Join(dir, l.sub), l.ms); err != nil {
 			return err
 		}
 	}
@@ -199,19 +238,14 @@ func Write(dir string, d Dir, force bool) error {
 	})
 }
 
-func writeList(dir string, ms []store.Monitor, force bool) error {
+// writeList writes one list whose names Write has checked.
+func writeList(dir string, ms []store.Monitor) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("smdir: %w", err)
 	}
 	old, _ := os.ReadDir(dir)
-	if len(old) > 0 && !force {
-		return fmt.Errorf("smdir: %s is not empty (use --force to replace it)", dir)
-	}
 	files := map[string][]string{}
 	for _, m := range ms {
-		if m.DNSName == "" || strings.ContainsAny(m.DNSName, "/ \t\n") || strings.HasPrefix(m.DNSName, ".") {
-			return fmt.Errorf("smdir: peer name %q cannot be a file name", m.DNSName)
-		}
 		files[m.DNSName] = append(files[m.DNSName], FormatLine(m))
 	}
 	for name, lines := range files {

@@ -2,6 +2,7 @@ package smdir
 
 import (
 	"bytes"
+	"nfsrecover/pkg/store"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,4 +110,25 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("round trip %q -> %+v -> %+v %v", line, m, back, err)
 		}
 	})
+}
+
+// A record whose name cannot be a file name fails the export before
+// anything is written: no partial sm/, sm.bak/ or state.
+func TestWriteAllOrNothing(t *testing.T) {
+	d, err := Read(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string]string{"too long": strings.Repeat("x", 308), "slash": "a/b", "empty": ""} {
+		d2 := d
+		d2.Notify = append(append([]store.Monitor{}, d.Notify...), store.Monitor{MonName: "m", DNSName: bad})
+		out := t.TempDir()
+		err := Write(out, d2, false)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if left, _ := os.ReadDir(out); len(left) != 0 {
+			t.Errorf("%s: export failed (%v) but left %d entries", name, err, len(left))
+		}
+	}
 }
