@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nfsrecover/internal/testenv"
 )
 
 const (
@@ -197,11 +199,9 @@ func TestDifferentialDefaultModeFixes(t *testing.T) {
 // the real tool's fixed path can be observed (spec T-C11).
 func TestDifferentialEarlyGraceLift(t *testing.T) {
 	needOracle(t)
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare not available")
-	}
+	testenv.NeedTools(t, "unshare")
 	if _, err := os.Stat("/proc/fs/nfsd"); err != nil {
-		t.Skip("/proc/fs/nfsd missing: cannot mount a fake end-grace file over it")
+		testenv.Unavailable(t, "/proc/fs/nfsd missing (no nfsd module): cannot mount a fake end-grace file over it")
 	}
 	now := fmt.Sprint(time.Now().Unix())
 	cases := []struct {
@@ -300,12 +300,13 @@ func TestRoundTripThroughOurDatabase(t *testing.T) {
 // NULL), and checks the real tool agrees on its own migration.
 func TestImportSchemaV1(t *testing.T) {
 	needSQLite(t)
+	testenv.NeedTools(t, "sqlite3")
 	r := newReal(t)
 	os.MkdirAll(r.dir, 0o700)
 	sqlite := func(stmts ...string) {
 		for _, s := range stmts {
 			if out, err := exec.Command("sqlite3", filepath.Join(r.dir, "main.sqlite"), s).CombinedOutput(); err != nil {
-				t.Skipf("sqlite3 CLI: %v %s", err, out)
+				t.Fatalf("sqlite3 CLI: %v %s", err, out)
 			}
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"nfsrecover/internal/testenv"
 )
 
 // TestConcurrentUpcalls is spec T-C12: 50 parallel creates and 50 checks,
@@ -162,9 +164,7 @@ func TestEnvFreeExecution(t *testing.T) {
 // TestCapabilitiesDropped proves the production entry point leaves the
 // process without capabilities once the database is open.
 func TestCapabilitiesDropped(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to have capabilities to drop")
-	}
+	testenv.NeedRoot(t) // to have capabilities to drop
 	d := t.TempDir()
 	// A grace file that is a FIFO lets us catch the process after the drop.
 	fifo := filepath.Join(d, "grace")
@@ -191,7 +191,17 @@ func TestCapabilitiesDropped(t *testing.T) {
 			t.Fatalf("capabilities never dropped:\n%s", status)
 		}
 	}
-	time.Sleep(20 * time.Millisecond) // let it reach the blocking open
+	// Wait until it blocks in the FIFO's open (the kernel's
+	// wait_for_partner), so every thread it will ever have is there.
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", cmd.Process.Pid))
+		if string(wchan) == "wait_for_partner" {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("never blocked opening the FIFO (wchan %q)", wchan)
+		}
+	}
 	status, _ = os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", cmd.Process.Pid))
 	var threads []string

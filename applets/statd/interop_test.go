@@ -8,69 +8,51 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"nfsrecover/internal/testenv"
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
 )
 
 var bin string
 
+// TestMain runs the package in a network and mount namespace of its own
+// (testenv.Isolate), so that the statd and rpcbind on the host are never
+// seen, and builds the binary the tests run.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "nfsrecover-bin-")
-	if err != nil {
-		panic(err)
-	}
-	bin = filepath.Join(dir, "nfsrecover")
-	build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", bin, "nfsrecover")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building nfsrecover: %v\n%s", err, out)
-		os.Exit(2)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testenv.Isolate(func() int {
+		dir, err := os.MkdirTemp("", "nfsrecover-bin-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		bin = filepath.Join(dir, "nfsrecover")
+		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", bin, "nfsrecover")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building nfsrecover: %v\n%s", err, out)
+			return 2
+		}
+		return m.Run()
+	}))
 }
 
+// local is the rpcbind of the test's own namespace.
 var local = oncrpc.Rpcbind{Network: "udp", Address: "127.0.0.1:111"}
 
-// need returns the real tools, or skips (fails in CI).
+// need requires root and the real tools, and starts this test's own
+// rpcbind (a missing tool fails the test under CI=true).
 func need(t *testing.T, paths ...string) {
 	t.Helper()
-	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil || os.Geteuid() != 0 {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s unavailable in CI (or not root)", p)
-			}
-			t.Skipf("%s not installed or not root", p)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if _, err := local.PmapGetPort(ctx, 100000, 2, oncrpc.ProtoUDP); err == nil {
-		return
-	}
-	os.MkdirAll("/run/rpcbind", 0o755)
-	cmd := exec.Command("/usr/sbin/rpcbind", "-f", "-w")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 50; i++ {
-		c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		_, err := local.PmapGetPort(c, 100000, 2, oncrpc.ProtoUDP)
-		cancel()
-		if err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("rpcbind does not answer")
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, paths...)
+	testenv.StartRpcbind(t)
 }
 
 // fakeLockd records NLM_SM_NOTIFY (100021 v3 proc 16) callbacks.
@@ -190,16 +172,16 @@ func realSmNotify(t *testing.T, dir string, extra ...string) {
 	}
 }
 
+// waitCallbacks waits (up to 20 s) until the lock manager has n callbacks.
 func waitCallbacks(lm *fakeLockd, n int) {
-	for i := 0; i < 100 && lm.count() < n; i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(20*time.Second, func() bool { return lm.count() >= n })
 }
 
 func TestRealSmNotifyToOurStatd(t *testing.T) {
 	need(t, "/usr/sbin/rpcbind", "/usr/sbin/sm-notify")
 	lm := startLockd(t)
-	startStatd(t, t.TempDir())
+	srv := t.TempDir()
+	startStatd(t, srv)
 	var priv [16]byte
 	copy(priv[:], "kernel-cookie-01")
 	if res := smMon(t, "127.0.0.1", priv); res.ResStat != nsm.StatSucc || res.State%2 != 1 {
@@ -215,17 +197,23 @@ func TestRealSmNotifyToOurStatd(t *testing.T) {
 	if got.MonName != "127.0.0.1" || got.Priv != priv || got.State%2 != 1 {
 		t.Errorf("callback %+v: want mon_name 127.0.0.1, priv %q, an odd state", got, priv)
 	}
-	// Replay: the same state again (-n: no bump) must not call back again.
-	realSmNotify(t, peer, "-n")
-	time.Sleep(500 * time.Millisecond)
-	if lm.count() != 1 {
-		t.Errorf("replayed notification caused %d callbacks", lm.count())
+	// Replay: the same state again (-n: no bump) must not call back
+	// again. statd logs its decision before it answers sm-notify.
+	replay := regexp.MustCompile(fmt.Sprintf(`msg=SM_NOTIFY .*state=%d callbacks=0`, got.State))
+	decisions := func() int {
+		b, _ := os.ReadFile(filepath.Join(srv, "statd.log"))
+		return len(replay.FindAll(b, -1))
 	}
-	// The peer reboots again: a new state, a new callback.
+	before := decisions()
+	realSmNotify(t, peer, "-n")
+	if n := decisions(); n <= before {
+		t.Errorf("statd logged no decision on the replayed notification")
+	}
+	// The peer reboots again: a new state, exactly one more callback.
 	realSmNotify(t, peer)
 	waitCallbacks(lm, 2)
 	if lm.count() != 2 || lm.got[1].State == got.State {
-		t.Errorf("second reboot: %d callbacks %+v", lm.count(), lm.got)
+		t.Errorf("replay, then a second reboot: %d callbacks %+v", lm.count(), lm.got)
 	}
 }
 
@@ -378,7 +366,12 @@ func TestCrashSafety(t *testing.T) {
 			}
 		}(c)
 	}
-	time.Sleep(time.Duration(300+time.Now().UnixNano()%700) * time.Millisecond)
+	// Kill at a random moment once SM_MONs are flowing: after a random
+	// number (50..299) of acknowledgements.
+	killAt := 50 + int(time.Now().UnixNano()%250)
+	if !waitFor(60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= killAt }) {
+		t.Fatalf("fewer than %d SM_MONs acknowledged in a minute", killAt)
+	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	close(stop)
@@ -390,9 +383,7 @@ func TestCrashSafety(t *testing.T) {
 	for name := range acked {
 		notifyFrom(t, name, 3)
 	}
-	for i := 0; i < 200 && lm.count() < len(acked); i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitCallbacks(lm, len(acked))
 	got := map[[16]byte]bool{}
 	lm.mu.Lock()
 	for _, st := range lm.got {
@@ -524,9 +515,7 @@ func TestCallbackStormEndToEnd(t *testing.T) {
 	}
 	close(names)
 	wg.Wait()
-	for i := 0; i < 600 && lm.count() < n; i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(60*time.Second, func() bool { return lm.count() >= n })
 	if lm.count() != n {
 		t.Fatalf("lock manager got %d of %d callbacks", lm.count(), n)
 	}
@@ -555,7 +544,7 @@ func TestPrivilegeDrop(t *testing.T) {
 	os.Chmod(filepath.Dir(dir), 0o755)
 	os.MkdirAll(filepath.Join(dir, "sm"), 0o700)
 	if err := os.Chown(filepath.Join(dir, "sm"), 65534, 65534); err != nil {
-		t.Skip("cannot chown:", err)
+		t.Fatalf("chown sm/ to nobody: %v", err)
 	}
 	cmd := startStatdCmd(t, dir)
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()

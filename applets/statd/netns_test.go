@@ -1,6 +1,7 @@
 package statd_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -9,9 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"nfsrecover/internal/testenv"
 )
 
 // Two simulated hosts in network namespaces this test creates: "srv" runs
@@ -49,10 +53,7 @@ func netns(t *testing.T) *hosts {
 	})
 	for _, s := range steps {
 		if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("ip %v: %v %s", s, err, out)
-			}
-			t.Skipf("network namespaces unavailable: ip %v: %v %s", s, err, out)
+			testenv.Unavailable(t, "network namespaces: ip %v: %v %s", s, err, out)
 		}
 	}
 	h.helper = filepath.Join(h.work, "nsmhelper")
@@ -69,34 +70,30 @@ func (h *hosts) in(ns string, args ...string) (string, error) {
 }
 
 // startServer brings up rpcbind, the fake lock manager and our statd in
-// the srv namespace, in a private mount namespace (its own /run), and
-// captures the srv side of the link with tshark when available.
-func (h *hosts) startServer(capture bool) { h.startServerWith(capture, false) }
+// the srv namespace, in a private mount namespace (its own /run).
+func (h *hosts) startServer() { h.startServerWith(false) }
 
 // startServerWith runs the real rpc.statd instead of ours when real is set.
-func (h *hosts) startServerWith(capture, real bool) {
+func (h *hosts) startServerWith(real bool) {
 	t := h.t
 	dir := filepath.Join(h.work, "srv")
 	os.MkdirAll(filepath.Join(dir, "sm"), 0o700)
 	link := filepath.Join(h.work, "rpc.statd")
 	os.Symlink(bin, link)
 	h.callbacks = filepath.Join(h.work, "callbacks.jsonl")
-	h.capture = filepath.Join(h.work, "capture.pcapng")
-	tsharkCmd := ":"
-	if capture {
-		tsharkCmd = fmt.Sprintf(`tshark -q -i any -w %[1]s -f 'not port 22' >/dev/null 2>%[2]s/tshark.err & echo $! > %[2]s/tshark.pid
-for i in $(seq 100); do grep -q 'Capturing on' %[2]s/tshark.err && break; sleep 0.1; done`, h.capture, h.work)
-	}
 	statdCmd := fmt.Sprintf("%s -F -d -L -P %s --db %s/nfsrecover.db --pid-file %s/pid --nsm-state-file %s/kstate", link, dir, dir, dir, dir)
 	if real {
 		os.MkdirAll(filepath.Join(dir, "sm.bak"), 0o700)
 		statdCmd = fmt.Sprintf("/usr/sbin/rpc.statd -F -d -L -P %s", dir)
 	}
-	script := fmt.Sprintf(`mount -t tmpfs none /run && mkdir -p /run/rpcbind &&
-/usr/sbin/rpcbind -f -w & sleep 0.5
-%s
-%s lockd %s > %s/lockd.log 2>&1 &
-exec %s`, tsharkCmd, h.helper, h.callbacks, h.work, statdCmd)
+	// Each step waits for the one before: rpcbind answers before the lock
+	// manager registers, and the lock manager is registered before statd.
+	script := fmt.Sprintf(`mount -t tmpfs none /run && mkdir -p /run/rpcbind || exit 1
+/usr/sbin/rpcbind -f -w &
+for i in $(seq 300); do rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && break; sleep 0.05; done
+%[1]s lockd %[2]s > %[3]s/lockd.log 2>&1 &
+for i in $(seq 300); do rpcinfo -p 127.0.0.1 2>/dev/null | grep -q 100021 && break; sleep 0.05; done
+exec %[4]s`, h.helper, h.callbacks, h.work, statdCmd)
 	cmd := exec.Command("ip", "netns", "exec", h.srv, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NFSRECOVER_NFS_CONF=/nonexistent"}
 	logf, _ := os.Create(filepath.Join(h.work, "statd.log"))
@@ -107,8 +104,6 @@ exec %s`, tsharkCmd, h.helper, h.callbacks, h.work, statdCmd)
 	}
 	h.srvProc = cmd
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		time.Sleep(300 * time.Millisecond)
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 		logf.Close()
@@ -119,14 +114,25 @@ exec %s`, tsharkCmd, h.helper, h.callbacks, h.work, statdCmd)
 			}
 		}
 	})
-	for i := 0; i < 100; i++ {
+	if !waitFor(30*time.Second, func() bool {
 		out, _ := h.in(h.peer, "rpcinfo", "-T", "tcp", h.srvAddr, "100024")
-		if strings.Contains(out, "ready and waiting") {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+		return strings.Contains(out, "ready and waiting")
+	}) {
+		t.Fatal("statd in the server namespace never answered")
 	}
-	t.Fatal("statd in the server namespace never answered")
+}
+
+// waitFor polls cond until it holds or the deadline passes, and reports
+// whether it held.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
 }
 
 func (h *hosts) callbacksSeen() []map[string]any {
@@ -160,8 +166,9 @@ func (h *hosts) smNotifyFromPeer(extra ...string) {
 
 func TestNamespacesRealSmNotifyAcrossHosts(t *testing.T) {
 	h := netns(t)
-	_, tsharkErr := exec.LookPath("tshark")
-	h.startServer(tsharkErr == nil)
+	testenv.NeedTools(t, "tshark")
+	h.startServer()
+	capture := h.startCapture(h.srv, filepath.Join(h.work, "capture.pcapng"))
 	// rpcinfo from the other host, over both transports.
 	for _, tr := range []string{"udp", "tcp"} {
 		if out, err := h.in(h.peer, "rpcinfo", "-T", tr, h.srvAddr, "100024"); err != nil || !strings.Contains(out, "ready and waiting") {
@@ -178,24 +185,35 @@ func TestNamespacesRealSmNotifyAcrossHosts(t *testing.T) {
 	}
 	h.smNotifyFromPeer()
 	var cbs []map[string]any
-	for i := 0; i < 100 && len(cbs) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		cbs = h.callbacksSeen()
-	}
+	waitFor(10*time.Second, func() bool { cbs = h.callbacksSeen(); return len(cbs) > 0 })
 	if len(cbs) != 1 || cbs[0]["mon_name"] != h.peerAddr || cbs[0]["priv"] != priv || int(cbs[0]["state"].(float64))%2 != 1 {
 		t.Fatalf("callbacks %v: want one for %s with priv %s and an odd state", cbs, h.peerAddr, priv)
 	}
 	if from, _ := cbs[0]["from"].(string); !strings.HasPrefix(from, "127.0.0.1:") || portOf(from) > 1023 {
 		t.Errorf("callback came from %s: want 127.0.0.1 and a privileged port", from)
 	}
-	h.smNotifyFromPeer("-n") // same state again
-	time.Sleep(500 * time.Millisecond)
-	if n := len(h.callbacksSeen()); n != 1 {
-		t.Errorf("replayed notification gave %d callbacks", n)
+	// The same state again: statd must decide on no callback (its log says
+	// so once the SM_NOTIFY is answered). Then a new reboot: exactly one
+	// more callback, with the new state, and none for the replay.
+	replay := `msg=SM_NOTIFY .*state=` + fmt.Sprint(int(cbs[0]["state"].(float64))) + ` callbacks=0`
+	before := h.logCount(replay)
+	h.smNotifyFromPeer("-n")
+	if !waitFor(10*time.Second, func() bool { return h.logCount(replay) > before }) {
+		t.Errorf("statd logged no decision on the replayed notification")
 	}
-	if tsharkErr == nil {
-		h.checkCapture()
+	h.smNotifyFromPeer()
+	waitFor(10*time.Second, func() bool { return len(h.callbacksSeen()) >= 2 })
+	if got := h.callbacksSeen(); len(got) != 2 || got[1]["state"] == cbs[0]["state"] {
+		t.Errorf("after a replay and a new reboot: callbacks %v, want one more with a new state", got)
 	}
+	capture.stop()
+	h.checkCapture(capture.file)
+}
+
+// logCount returns how many lines of the server's log match re.
+func (h *hosts) logCount(re string) int {
+	b, _ := os.ReadFile(filepath.Join(h.work, "statd.log"))
+	return len(regexp.MustCompile(re).FindAll(b, -1))
 }
 
 func portOf(addr string) int {
@@ -205,33 +223,11 @@ func portOf(addr string) int {
 	return p
 }
 
-// stopCapture stops tshark (SIGTERM: a background job of a non-interactive
-// shell ignores SIGINT) and waits until it has written everything.
-func (h *hosts) stopCapture() {
-	raw, _ := os.ReadFile(filepath.Join(h.work, "tshark.pid"))
-	var pid int
-	fmt.Sscan(string(raw), &pid)
-	if pid <= 0 {
-		h.t.Fatal("no tshark pid")
-	}
-	time.Sleep(1500 * time.Millisecond) // libpcap hands packets over in batches
-	syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil || strings.Contains(string(st), ") Z ") {
-			return // gone, or a zombie nobody reaps: its file is complete
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	h.t.Fatal("tshark did not stop")
-}
-
 // checkCapture decodes the capture: NSM calls are there, nothing is
 // malformed.
-func (h *hosts) checkCapture() {
+func (h *hosts) checkCapture(file string) {
 	t := h.t
-	h.stopCapture()
-	out, err := exec.Command("tshark", "-r", h.capture, "-Y", "stat", "-T", "fields", "-e", "stat.procedure_v1").Output()
+	out, err := exec.Command("tshark", "-r", file, "-Y", "stat", "-T", "fields", "-e", "stat.procedure_v1").Output()
 	if err != nil {
 		t.Fatalf("tshark -r: %v %s", err, out)
 	}
@@ -239,7 +235,7 @@ func (h *hosts) checkCapture() {
 	if !strings.Contains(procs, "2") || !strings.Contains(procs, "6") {
 		t.Errorf("capture lacks SM_MON (2) and SM_NOTIFY (6): %q", procs)
 	}
-	bad, _ := exec.Command("tshark", "-r", h.capture, "-Y", "_ws.malformed || _ws.expert.severity >= error").Output()
+	bad, _ := exec.Command("tshark", "-r", file, "-Y", "_ws.malformed || _ws.expert.severity >= error").Output()
 	if len(bytes.TrimSpace(bad)) > 0 {
 		t.Errorf("malformed packets in the capture:\n%s", bad)
 	}
@@ -250,14 +246,13 @@ func (h *hosts) checkCapture() {
 // lock manager; a capture of our traffic on the peer host decodes cleanly.
 func TestNamespacesOurSmNotifyToRealStatd(t *testing.T) {
 	h := netns(t)
-	need(t, "/usr/sbin/rpc.statd")
-	h.startServerWith(false, true)
+	testenv.NeedTools(t, "/usr/sbin/rpc.statd", "tshark")
+	h.startServerWith(true)
 	priv := "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
 	if out, err := h.in(h.srv, h.helper, "mon", "127.0.0.1", h.peerAddr, priv); err != nil || !strings.HasPrefix(out, "succ") {
 		t.Fatalf("SM_MON to the real statd: %v %s", err, out)
 	}
-	capture := filepath.Join(h.work, "peer.pcapng")
-	stopCapture := h.captureIn(h.peer, capture)
+	capture := h.startCapture(h.peer, filepath.Join(h.work, "peer.pcapng"))
 	dir, db := peerDB(t, h.srvAddr)
 	link := filepath.Join(dir, "sm-notify")
 	os.Symlink(bin, link)
@@ -267,66 +262,92 @@ func TestNamespacesOurSmNotifyToRealStatd(t *testing.T) {
 		t.Fatalf("our sm-notify: %v\n%s", err, out)
 	}
 	var cbs []map[string]any
-	for i := 0; i < 100 && len(cbs) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		cbs = h.callbacksSeen()
-	}
+	waitFor(10*time.Second, func() bool { cbs = h.callbacksSeen(); return len(cbs) > 0 })
 	if len(cbs) != 1 || cbs[0]["mon_name"] != h.peerAddr || cbs[0]["priv"] != priv || cbs[0]["state"].(float64) != 3 {
 		t.Fatalf("the real statd's callbacks: %v\nour sm-notify said:\n%s", cbs, out)
 	}
-	if stopCapture == nil {
-		return
-	}
-	stopCapture()
-	fields, _ := exec.Command("tshark", "-r", capture, "-Y", "stat.procedure_v1 == 6 && rpc.msgtyp == 0",
+	capture.stop()
+	fields, _ := exec.Command("tshark", "-r", capture.file, "-Y", "stat.procedure_v1 == 6 && rpc.msgtyp == 0",
 		"-T", "fields", "-e", "stat.mon_id.name", "-e", "stat.state").Output()
 	if string(fields) != "peer.example\t3\npeer\t3\n" {
-		all, _ := exec.Command("tshark", "-r", capture).Output()
+		all, _ := exec.Command("tshark", "-r", capture.file).Output()
 		t.Errorf("capture lacks our SM_NOTIFYs (full, then short name):\n%s\nall packets:\n%s", fields, all)
 	}
-	bad, _ := exec.Command("tshark", "-r", capture, "-Y", "_ws.malformed || _ws.expert.severity >= error").Output()
+	bad, _ := exec.Command("tshark", "-r", capture.file, "-Y", "_ws.malformed || _ws.expert.severity >= error").Output()
 	if len(bytes.TrimSpace(bad)) > 0 {
 		t.Errorf("malformed packets:\n%s", bad)
 	}
 }
 
-// captureIn starts tshark in namespace ns, waits until it captures, and
-// returns a function that stops it once everything is written (nil when
-// tshark is not installed).
-func (h *hosts) captureIn(ns, file string) func() {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		return nil
-	}
-	errf := file + ".err"
-	cmd := exec.Command("ip", "netns", "exec", ns, "tshark", "-q", "-i", "any", "-w", file)
-	ef, _ := os.Create(errf)
-	cmd.Stderr = ef
-	if err := cmd.Start(); err != nil {
+// capture is tshark writing what one namespace sees to a file. It prints
+// a summary line per packet as it goes (-l -P), so the test can wait for
+// marker datagrams instead of guessing how long libpcap takes.
+type capture struct {
+	h        *hosts
+	ns, file string
+	cmd      *exec.Cmd
+	mu       sync.Mutex
+	seen     []string
+}
+
+// Marker ports: a datagram to each proves the capture is live, or that
+// everything before it was captured.
+const startMarker, stopMarker = 19991, 19992
+
+// startCapture starts tshark in namespace ns and returns once it captures.
+func (h *hosts) startCapture(ns, file string) *capture {
+	c := &capture{h: h, ns: ns, file: file}
+	c.cmd = exec.Command("ip", "netns", "exec", ns, "tshark", "-l", "-P", "-i", "any", "-w", file)
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
 		h.t.Fatal(err)
 	}
-	for i := 0; i < 100; i++ {
-		if b, _ := os.ReadFile(errf); bytes.Contains(b, []byte("Capturing on")) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := c.cmd.Start(); err != nil {
+		h.t.Fatal(err)
 	}
-	// tshark says so before its capture child really sees packets, and
-	// sm-notify's whole exchange takes a millisecond.
-	time.Sleep(time.Second)
-	return func() {
-		// libpcap hands packets over in batches: give the last ones time to
-		// reach the file before stopping.
-		time.Sleep(1500 * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		ef.Close()
-		// tshark writes through its capture child (dumpcap), which may
-		// still be flushing the file when tshark is gone.
-		for i := 0; i < 100; i++ {
-			if exec.Command("pgrep", "-f", "--", "dumpcap.*"+regexp.QuoteMeta(file)).Run() != nil {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
+	h.t.Cleanup(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.seen = append(c.seen, sc.Text())
+			c.mu.Unlock()
 		}
+	}()
+	c.marker(startMarker)
+	return c
+}
+
+// marker sends datagrams to port inside the namespace until tshark shows
+// one.
+func (c *capture) marker(port int) {
+	send := fmt.Sprintf("echo marker > /dev/udp/127.0.0.1/%d", port)
+	if !waitFor(60*time.Second, func() bool {
+		c.h.in(c.ns, "bash", "-c", send)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, l := range c.seen {
+			if strings.Contains(l, fmt.Sprint(port)) {
+				return true
+			}
+		}
+		return false
+	}) {
+		c.h.t.Fatalf("tshark in %s never showed the marker to port %d", c.ns, port)
+	}
+}
+
+// stop waits until tshark has seen everything sent so far (a last
+// marker), stops it and waits until the file is complete.
+func (c *capture) stop() {
+	c.marker(stopMarker)
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	c.cmd.Wait()
+	// tshark writes through its capture child (dumpcap), which may still be
+	// flushing the file when tshark is gone.
+	if !waitFor(10*time.Second, func() bool {
+		return exec.Command("pgrep", "-f", "--", "dumpcap.*"+regexp.QuoteMeta(c.file)).Run() != nil
+	}) {
+		c.h.t.Fatal("dumpcap did not finish writing the capture")
 	}
 }

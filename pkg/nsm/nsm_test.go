@@ -80,12 +80,22 @@ func FuzzDecode(f *testing.F) {
 	f.Add(b)
 	f.Add(unhex(f, "ffffffff"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, v := range []any{&SmName{}, &MonID{}, &Mon{}, &StatChge{}, &Status{}, &MyID{}} {
-			if Decode(b, v) == nil {
-				enc, err := Encode(v)
-				if err != nil || len(enc) > len(b) {
-					t.Fatalf("%T: re-encoded to %d bytes from %d: %v", v, len(enc), len(b), err)
-				}
+		fresh := []func() any{
+			func() any { return &SmName{} }, func() any { return &MonID{} }, func() any { return &Mon{} },
+			func() any { return &StatChge{} }, func() any { return &Status{} }, func() any { return &MyID{} },
+		}
+		for _, mk := range fresh {
+			v := mk()
+			if Decode(b, v) != nil {
+				continue
+			}
+			enc, err := Encode(v)
+			if err != nil || len(enc) > len(b) {
+				t.Fatalf("%T: re-encoded to %d bytes from %d: %v", v, len(enc), len(b), err)
+			}
+			back := mk()
+			if err := Decode(enc, back); err != nil || !reflect.DeepEqual(back, v) {
+				t.Fatalf("%T round trip: %+v -> %+v (%v)", v, v, back, err)
 			}
 		}
 	})

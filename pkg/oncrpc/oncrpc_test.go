@@ -158,6 +158,65 @@ func FuzzDecodeCall(f *testing.F) {
 			// Only padding bytes may differ in content, never in length.
 			t.Fatalf("re-encoding changed the length: %d vs %d", len(again), len(b))
 		}
+		back, err := DecodeCall(again)
+		if err != nil || back.XID != h.XID || back.Prog != h.Prog || back.Vers != h.Vers || back.Proc != h.Proc ||
+			back.Cred.Flavor != h.Cred.Flavor || !bytes.Equal(back.Cred.Body, h.Cred.Body) || !bytes.Equal(back.Args, h.Args) {
+			t.Fatalf("round trip: %+v -> %+v (%v)", h, back, err)
+		}
+	})
+}
+
+// FuzzDecodeReply: replies come from remote rpcbinds and statds. What
+// decodes re-encodes to a reply that decodes the same.
+func FuzzDecodeReply(f *testing.F) {
+	seeds(f, "oncrpc")
+	f.Add(AppendAccepted(nil, 1, Success, []byte{0, 0, 0, 1}, 0, 0))
+	f.Add(AppendAccepted(nil, 2, ProgMismatch, nil, 1, 4))
+	f.Add(AppendDenied(nil, 3, RPCMismatch, 0))
+	f.Add(AppendDenied(nil, 4, AuthError, AuthBadCred))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := DecodeReply(b)
+		if err != nil {
+			return
+		}
+		var again []byte
+		switch {
+		case h.Accepted:
+			again = AppendAccepted(nil, h.XID, h.AcceptStat, h.Results, h.Low, h.High)
+		case h.RejectStat == RPCMismatch:
+			if h.Low != RPCVersion || h.High != RPCVersion {
+				return // AppendDenied only speaks version 2
+			}
+			again = AppendDenied(nil, h.XID, h.RejectStat, 0)
+		default:
+			again = AppendDenied(nil, h.XID, h.RejectStat, h.AuthStat)
+		}
+		back, err := DecodeReply(again)
+		h.VerfFlavor = AuthNone // our replies carry AUTH_NONE
+		if err != nil || back.XID != h.XID || back.Accepted != h.Accepted || back.AcceptStat != h.AcceptStat ||
+			back.RejectStat != h.RejectStat || back.Low != h.Low || back.High != h.High ||
+			back.AuthStat != h.AuthStat || !bytes.Equal(back.Results, h.Results) || back.VerfFlavor != h.VerfFlavor {
+			t.Fatalf("round trip: %+v -> %+v (%v)", h, back, err)
+		}
+	})
+}
+
+// FuzzParseUniversalAddr: universal addresses come in RPCB GETADDR
+// replies from remote rpcbinds. What parses prints back to the same
+// address.
+func FuzzParseUniversalAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1.0.111", "::1.8.1", "10.1.2.3.128.35", "fe80::1%eth0.0.1", "1.2.3.4.256.1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ap, err := ParseUniversalAddr(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseUniversalAddr(UniversalAddr(ap))
+		if err != nil || back != ap {
+			t.Fatalf("%q -> %v -> %q -> %v (%v)", s, ap, UniversalAddr(ap), back, err)
+		}
 	})
 }
 
@@ -167,9 +226,15 @@ func FuzzReadRecord(f *testing.F) {
 	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := ReadRecord(bytes.NewReader(b), DefaultMaxRecord)
-		if err == nil && len(rec) > DefaultMaxRecord {
+		if err != nil {
+			return
+		}
+		if len(rec) > DefaultMaxRecord {
 			t.Fatalf("record of %d bytes passed the cap", len(rec))
 		}
-		DecodeReply(b)
+		back, err := ReadRecord(bytes.NewReader(AppendRecordMark(nil, rec)), DefaultMaxRecord)
+		if err != nil || !bytes.Equal(back, rec) {
+			t.Fatalf("record of %d bytes does not round trip: %v", len(rec), err)
+		}
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nfsrecover/internal/testenv"
 )
 
 func TestUniversalAddr(t *testing.T) {
@@ -35,59 +37,19 @@ func TestUniversalAddr(t *testing.T) {
 	}
 }
 
-// needRpcbind makes sure a real rpcbind answers on loopback, starting one
-// (rpcbind -f -w) for the test when none runs. In CI a missing rpcbind is
-// a failure.
-func needRpcbind(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	rb := Rpcbind{Network: "udp", Address: "127.0.0.1:111"}
-	if _, err := rb.PmapGetPort(ctx, RpcbProg, PmapVers, ProtoUDP); err == nil {
-		return
-	}
-	bin, err := exec.LookPath("rpcbind")
-	if err != nil {
-		if _, err = os.Stat("/usr/sbin/rpcbind"); err == nil {
-			bin = "/usr/sbin/rpcbind"
-		}
-	}
-	if bin == "" || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("rpcbind unavailable in CI (apt-get install rpcbind; run as root)")
-		}
-		t.Skip("rpcbind not installed or not root")
-	}
-	os.MkdirAll("/run/rpcbind", 0o755)
-	cmd := exec.Command(bin, "-f", "-w")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 50; i++ {
-		c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		_, err := rb.PmapGetPort(c, RpcbProg, PmapVers, ProtoUDP)
-		cancel()
-		if err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("started rpcbind does not answer")
-}
+// TestMain runs the package's tests in a network namespace of their own,
+// where each test that needs rpcbind starts its own (testenv).
+func TestMain(m *testing.M) { os.Exit(testenv.Isolate(m.Run)) }
 
 // TestRegisterWithRealRpcbind registers a program on all four netids the
 // way statd will (RPCB v3 SET over the local socket, owner = our uid),
 // checks rpcinfo and GETPORT/GETADDR see it, then unregisters it.
 func TestRegisterWithRealRpcbind(t *testing.T) {
-	needRpcbind(t)
+	testenv.StartRpcbind(t)
 	const prog, vers = 0x20000099, 1 // a transient program number
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rb := Rpcbind{Network: "unix", Address: DefaultSock}
-	if _, err := os.Stat(DefaultSock); err != nil {
-		rb = Rpcbind{Network: "udp", Address: "127.0.0.1:111"}
-	}
 	owner := strconv.Itoa(os.Getuid())
 	rb.Unset(ctx, RpcbVers, prog, vers, "", owner)
 	udp, _ := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -113,11 +75,9 @@ func TestRegisterWithRealRpcbind(t *testing.T) {
 	if got, err := lo.GetAddr(ctx, RpcbVers, prog, vers, "udp"); err != nil || got == "" {
 		t.Errorf("RPCB GETADDR udp: %q %v", got, err)
 	}
-	if rpcinfo, err := exec.LookPath("rpcinfo"); err == nil {
-		out, _ := exec.Command(rpcinfo, "-p", "127.0.0.1").Output()
-		if !strings.Contains(string(out), strconv.Itoa(prog)) {
-			t.Errorf("rpcinfo -p does not list program %d:\n%s", prog, out)
-		}
+	out, _ := exec.Command("/usr/sbin/rpcinfo", "-p", "127.0.0.1").Output()
+	if !strings.Contains(string(out), strconv.Itoa(prog)) {
+		t.Errorf("rpcinfo -p does not list program %d:\n%s", prog, out)
 	}
 	if ok, err := rb.Unset(ctx, RpcbVers, prog, vers, "", owner); err != nil || !ok {
 		t.Errorf("UNSET: %v %v", ok, err)

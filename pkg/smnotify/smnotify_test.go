@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,10 +13,15 @@ import (
 
 	xdr "github.com/davecgh/go-xdr/xdr2"
 
+	"nfsrecover/internal/testenv"
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/store"
 )
+
+// TestMain runs the package's tests, which talk to fake peers over
+// loopback, in a network namespace of their own (testenv).
+func TestMain(m *testing.M) { os.Exit(testenv.Isolate(m.Run)) }
 
 func TestNextState(t *testing.T) {
 	cases := []struct {
@@ -154,7 +160,9 @@ func TestNotifyFanOutWithSilentPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	caller := oncrpc.NewUDPCaller(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	// The run ends (as at the -m deadline) once every answering peer is
+	// done, while the silent ones are still being retried.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	go caller.Run(ctx)
 	var mu sync.Mutex
@@ -164,6 +172,9 @@ func TestNotifyFanOutWithSilentPeers(t *testing.T) {
 		Done: func(_ context.Context, m store.Monitor) error {
 			mu.Lock()
 			done = append(done, m.DNSName)
+			if len(done) == len(answering) {
+				cancel()
+			}
 			mu.Unlock()
 			return nil
 		}}
@@ -217,7 +228,7 @@ func (p *v6Peer) Dispatch(_ context.Context, r *oncrpc.Request) (uint32, []byte)
 func TestNotifyIPv6PeerUsesRpcbindV3(t *testing.T) {
 	pm, err := net.ListenPacket("udp6", "[::1]:0")
 	if err != nil {
-		t.Skip("no IPv6 loopback:", err)
+		testenv.Unavailable(t, "no IPv6 loopback: %v", err)
 	}
 	sd, _ := net.ListenPacket("udp6", "[::1]:0")
 	peer := &v6Peer{statdPort: uint16(sd.LocalAddr().(*net.UDPAddr).Port)}

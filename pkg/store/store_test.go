@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -202,6 +203,40 @@ func FuzzDecodeClient(f *testing.F) {
 		back := encodeClient(c)
 		if string(clientKey(c.ID)) != string(k) || string(back[:9]) != string(v[:9]) {
 			t.Fatalf("round trip %x/%x -> %+v", k, v, c)
+		}
+	})
+}
+
+// FuzzDecodeMonitor: a monitor record decodes only when its key and value
+// are exactly what encoding the result gives.
+func FuzzDecodeMonitor(f *testing.F) {
+	m := Monitor{MonName: "client", DNSName: "client.example", MyName: "srv", Prog: 100021, Vers: 3, Proc: 16, Created: 1700000000}
+	copy(m.Priv[:], "0123456789abcdef")
+	f.Add(monitorKey(m), encodeMonitor(m))
+	f.Add([]byte{0, 0, 0}, []byte{1})
+	f.Fuzz(func(t *testing.T, k, v []byte) {
+		m, err := decodeMonitor(k, v)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(monitorKey(m), k) || !bytes.Equal(encodeMonitor(m), v) {
+			t.Fatalf("round trip %x/%x -> %+v", k, v, m)
+		}
+	})
+}
+
+// FuzzDecodeStable: a stored stable restart file decodes only when its
+// value is exactly what encoding the result gives.
+func FuzzDecodeStable(f *testing.F) {
+	f.Add([]byte("/var/db/nfs-stablerestart"), encodeStable(StableFile{Arch: "amd64", Imported: 1700000000, Data: []byte{1, 2, 3}}))
+	f.Add([]byte("k"), []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 200})
+	f.Fuzz(func(t *testing.T, k, v []byte) {
+		s, err := decodeStable(k, v)
+		if err != nil {
+			return
+		}
+		if s.Key != string(k) || !bytes.Equal(encodeStable(s), v) {
+			t.Fatalf("round trip %x -> %+v", v, s)
 		}
 	})
 }

@@ -1,0 +1,138 @@
+// Package testenv is what nfsrecover's tests share to get the real tools,
+// the privileges and the private network they need.
+//
+// Under CI=true a missing tool or privilege fails the test; elsewhere it
+// skips with the reason, so a developer without root can still run the
+// unit tests. Tests that run daemons call Isolate from TestMain: the test
+// binary then runs in a network and mount namespace of its own, with a
+// private /run, where each test starts its own rpcbind (StartRpcbind). A
+// statd or rpcbind running on the host is never seen or touched.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// CI reports whether the tests run in CI, where nothing may be skipped.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Unavailable skips t with the reason, or fails it under CI=true.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if CI() {
+		t.Fatalf("unavailable in CI (CI=true): %s", msg)
+	}
+	t.Skip(msg)
+}
+
+// NeedRoot requires euid 0.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Unavailable(t, "needs root")
+	}
+}
+
+// NeedTools requires each program (a path, or a name found in PATH).
+func NeedTools(t testing.TB, progs ...string) {
+	t.Helper()
+	for _, p := range progs {
+		if _, err := exec.LookPath(p); err != nil {
+			Unavailable(t, "%s not installed (scripts/test-deps.sh installs it): %v", p, err)
+		}
+	}
+}
+
+// isolatedEnv marks the re-executed, isolated test binary.
+const isolatedEnv = "NFSRECOVER_TEST_ISOLATED"
+
+// Isolated reports whether this process runs in Isolate's namespaces.
+func Isolated() bool { return os.Getenv(isolatedEnv) == "1" }
+
+// Isolate runs the tests of a package in a network and mount namespace of
+// their own: it re-executes the test binary there and returns its exit
+// status, and in the re-executed binary it sets the namespace up (loopback
+// up, a tmpfs over /run) and returns run(). Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.Isolate(m.Run)) }
+//
+// Without root, outside CI, run is called unisolated and the tests that
+// need root skip.
+func Isolate(run func() int) int {
+	if Isolated() {
+		if err := setUp(); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: isolated namespace: %v\n", err)
+			return 2
+		}
+		return run()
+	}
+	if os.Geteuid() != 0 && !CI() {
+		return run()
+	}
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), isolatedEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS}
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: cannot run the tests in a namespace of their own: %v\n", err)
+		return 2
+	}
+	return 0
+}
+
+// setUp makes the new mount namespace private, puts a tmpfs over /run
+// (rpcbind's socket and lock, pid files, /run/netns) and brings loopback up.
+func setUp() error {
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	if err := syscall.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"); err != nil {
+		return fmt.Errorf("tmpfs on /run: %w", err)
+	}
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("ip link set lo up: %v %s", err, out)
+	}
+	return nil
+}
+
+// StartRpcbind starts a fresh rpcbind for this test and waits until it
+// answers; it is killed when the test ends. It needs Isolate: on the
+// host's network it would clash with the host's own rpcbind.
+func StartRpcbind(t testing.TB) {
+	t.Helper()
+	NeedRoot(t)
+	NeedTools(t, "/usr/sbin/rpcbind", "/usr/sbin/rpcinfo")
+	if !Isolated() {
+		Unavailable(t, "rpcbind tests need the namespace of testenv.Isolate (root)")
+	}
+	os.RemoveAll("/run/rpcbind")
+	os.Remove("/run/rpcbind.sock")
+	os.Remove("/run/rpcbind.lock")
+	os.MkdirAll("/run/rpcbind", 0o755)
+	cmd := exec.Command("/usr/sbin/rpcbind", "-f", "-w")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("rpcbind: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.Command("/usr/sbin/rpcinfo", "-p", "127.0.0.1").CombinedOutput()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rpcbind does not answer: rpcinfo -p: %v %s", err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
