@@ -124,7 +124,7 @@ func TestCutKeepsOnlyWhatWasSynced(t *testing.T) {
 // the power-cut tests use to prove they can fail.
 func TestIgnoreSyncLosesEverything(t *testing.T) {
 	f, dir, cut := mounted(t)
-	f.IgnoreSync = true
+	f.IgnoreSync(true)
 	write(t, filepath.Join(dir, "f"), "data", true)
 	syncDir(t, dir)
 	cut()

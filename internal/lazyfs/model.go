@@ -26,13 +26,16 @@ import (
 // FS is the in-memory file system with its durable shadow.
 type FS struct {
 	mu   sync.Mutex
-	root *node
-	// IgnoreSync makes fsync and fdatasync do nothing: the harness's
-	// self-test, proving that the checks built on it can fail.
-	IgnoreSync bool
+	root       *node
+	ignoreSync atomic.Bool
 	nextIno    atomic.Uint64
 	syncs      atomic.Int64
 }
+
+// IgnoreSync makes fsync and fdatasync do nothing from now on (or again
+// count, with false): the harness's self-test, proving that the checks
+// built on it can fail. It is safe to call while mounted.
+func (f *FS) IgnoreSync(ignore bool) { f.ignoreSync.Store(ignore) }
 
 // node is a file or a directory, with what a cut would leave of it.
 type node struct {
@@ -115,7 +118,7 @@ func (f *FS) Syncs() int64 { return f.syncs.Load() }
 // sync makes n durable: a file's contents, or a directory's entries.
 func (f *FS) sync(n *node) {
 	f.syncs.Add(1)
-	if f.IgnoreSync {
+	if f.ignoreSync.Load() {
 		return
 	}
 	if n.dir {
