@@ -25,7 +25,7 @@ import (
 
 // FS is the in-memory file system with its durable shadow.
 type FS struct {
-	mu   sync.Mutex
+	mu         sync.Mutex
 	root       *node
 	ignoreSync atomic.Bool
 	nextIno    atomic.Uint64
