@@ -25,6 +25,7 @@ import (
 type hosts struct {
 	t                  *testing.T
 	srv, peer          string // namespace names
+	peerDev            string // the peer's end of the link
 	srvAddr, peerAddr  string
 	helper, work       string
 	srvProc            *exec.Cmd
@@ -38,6 +39,7 @@ func netns(t *testing.T) *hosts {
 	h := &hosts{t: t, srv: fmt.Sprintf("nfsr-srv-%d", id), peer: fmt.Sprintf("nfsr-peer-%d", id),
 		srvAddr: "10.77.0.1", peerAddr: "10.77.0.2", work: t.TempDir()}
 	veth := fmt.Sprintf("nfsr%d", id)
+	h.peerDev = veth + "b"
 	steps := [][]string{
 		{"netns", "add", h.srv}, {"netns", "add", h.peer},
 		{"link", "add", veth + "a", "type", "veth", "peer", "name", veth + "b"},
@@ -88,12 +90,16 @@ func (h *hosts) startServerWith(real bool) {
 	}
 	// Each step waits for the one before: rpcbind answers before the lock
 	// manager registers, and the lock manager is registered before statd.
-	script := fmt.Sprintf(`mount -t tmpfs none /run && mkdir -p /run/rpcbind || exit 1
+	// A resolver that refuses at once: the namespace has no DNS, and a
+	// lookup must not wait for a timeout.
+	resolv := filepath.Join(h.work, "resolv.conf")
+	os.WriteFile(resolv, []byte("nameserver 127.0.0.1\n"), 0o644)
+	script := fmt.Sprintf(`mount -t tmpfs none /run && mkdir -p /run/rpcbind && mount --bind %[5]s /etc/resolv.conf || exit 1
 /usr/sbin/rpcbind -f -w &
 for i in $(seq 300); do rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && break; sleep 0.05; done
 %[1]s lockd %[2]s > %[3]s/lockd.log 2>&1 &
 for i in $(seq 300); do rpcinfo -p 127.0.0.1 2>/dev/null | grep -q 100021 && break; sleep 0.05; done
-exec %[4]s`, h.helper, h.callbacks, h.work, statdCmd)
+exec %[4]s`, h.helper, h.callbacks, h.work, statdCmd, resolv)
 	cmd := exec.Command("ip", "netns", "exec", h.srv, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NFSRECOVER_NFS_CONF=/nonexistent"}
 	logf, _ := os.Create(filepath.Join(h.work, "statd.log"))

@@ -36,8 +36,10 @@
 package nfsconf
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -54,10 +56,16 @@ type Warning struct {
 	File string
 	Line int
 	Msg  string
+	// Plain warnings are printed as Msg alone, without the place, as
+	// nfs-utils prints its unterminated-last-line warning.
+	Plain bool
 }
 
 // String formats the warning as nfs-utils does.
 func (w Warning) String() string {
+	if w.Plain {
+		return w.Msg
+	}
 	if w.Line == 0 {
 		return fmt.Sprintf("config error at %s: %s", w.File, w.Msg)
 	}
@@ -234,4 +242,20 @@ func atoi(s string) int {
 		return 0
 	}
 	return n
+}
+
+// Entry is one setting: section, subsection (or ""), tag and value, in
+// lower case except the value.
+type Entry struct{ Section, Sub, Tag, Value string }
+
+// Entries returns every setting, sorted by section, subsection and tag.
+func (c *Config) Entries() []Entry {
+	out := make([]Entry, 0, len(c.values))
+	for k, v := range c.values {
+		out = append(out, Entry{k.section, k.sub, k.tag, v})
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		return cmp.Or(cmp.Compare(a.Section, b.Section), cmp.Compare(a.Sub, b.Sub), cmp.Compare(a.Tag, b.Tag))
+	})
+	return out
 }

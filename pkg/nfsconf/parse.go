@@ -24,7 +24,7 @@ func (p *parser) parse(data []byte) {
 	for len(text) > 0 {
 		nl := strings.IndexByte(text, '\n')
 		if nl < 0 {
-			p.c.warn(p.file, lineno, "last line is not terminated by a newline, ignored")
+			p.lastLineUnterminated(lineno)
 			return
 		}
 		line := text[:nl]
@@ -41,8 +41,14 @@ func (p *parser) parse(data []byte) {
 		start = lineno
 	}
 	if cur.Len() > 0 {
-		p.c.warn(p.file, start, "last line is not terminated by a newline, ignored")
+		p.lastLineUnterminated(start)
 	}
+}
+
+// lastLineUnterminated warns, in nfs-utils' words, that the file's last
+// line had no newline and was ignored.
+func (p *parser) lastLineUnterminated(line int) {
+	p.c.warnings = append(p.c.warnings, Warning{File: p.file, Line: line, Msg: "conf_parse: last line non-terminated, ignored.", Plain: true})
 }
 
 const blanks = " \t"
@@ -141,7 +147,7 @@ func (p *parser) include(val string, n int) {
 	data, err := readFile(path)
 	if err != nil {
 		if !optional {
-			p.c.warn(p.file, n, "error loading included config "+path+": "+err.Error())
+			p.c.warn(p.file, n, "error loading included config") // nfs-utils' words
 		}
 		return
 	}

@@ -271,3 +271,29 @@ func (f fakeConn) RemoteAddr() net.Addr             { return f.remote }
 func (f fakeConn) SetDeadline(time.Time) error      { return nil }
 func (f fakeConn) SetReadDeadline(time.Time) error  { return nil }
 func (f fakeConn) SetWriteDeadline(time.Time) error { return nil }
+
+// A host that floods the table only pushes out its own connections: a
+// connection of another host survives any number of newcomers from it.
+func TestConnTableFairAcrossHosts(t *testing.T) {
+	a := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}
+	b := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 1}
+	tab := newConnTable(8)
+	for i := 0; i < 8; i++ {
+		tab.add(fakeConn{a})
+	}
+	other := tab.add(fakeConn{b}) // evicts the oldest of a's
+	if other == nil {
+		t.Fatal("a second host's connection refused")
+	}
+	for i := 0; i < 1000; i++ {
+		if tab.add(fakeConn{a}) == nil {
+			t.Fatal("flooding host refused: its own idle connections should make room")
+		}
+	}
+	if other.elem == nil {
+		t.Error("the flooding host pushed out another host's connection")
+	}
+	if tab.len() != 8 || tab.bySrc[source(a)] != 7 || tab.bySrc[source(b)] != 1 {
+		t.Errorf("table: %d connections, %v", tab.len(), tab.bySrc)
+	}
+}

@@ -14,7 +14,22 @@
 //	nsmhelper mon SERVER NAME HEXPRIV
 //	                               SM_MON over TCP to the statd at SERVER (port
 //	                               from SERVER's rpcbind); prints "succ STATE"
-//	                               or "fail"
+//	                               or "fail", then the call's duration
+//	nsmhelper flood-stat SERVER N NAMELEN
+//	                               N SM_STAT calls over UDP, each with a new
+//	                               name NAMELEN bytes long, not waiting for replies
+//	nsmhelper flood-notify SERVER ROUNDS NAME...
+//	                               ROUNDS rounds of SM_NOTIFY over UDP for every
+//	                               NAME, round r with state 2r+1, not waiting for
+//	                               replies; then one last round, answered, with
+//	                               state 2*ROUNDS+3; prints "last STATE"
+//	nsmhelper idle SERVER N SECONDS
+//	                               holds N idle TCP connections to statd, opening a
+//	                               new one whenever one is closed and all of them
+//	                               anew every 29 s; prints "reopened K"
+//	nsmhelper null-tcp SERVER [FROM]
+//	                               SM_NULL over a new TCP connection (from the
+//	                               address FROM); prints the call's duration
 package main
 
 import (
@@ -59,6 +74,8 @@ func main() {
 		} else {
 			err = mon(os.Args[2], os.Args[3], os.Args[4])
 		}
+	case "flood-stat", "flood-notify", "idle", "null-tcp":
+		err = flood(os.Args[1], os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -89,7 +106,6 @@ func (r *recorder) Dispatch(_ context.Context, req *oncrpc.Request) (uint32, []b
 	line, _ := json.Marshal(Callback{st.MonName, st.State, hex.EncodeToString(st.Priv[:]), req.Addr.String()})
 	r.mu.Lock()
 	r.out.Write(append(line, '\n'))
-	r.out.Sync()
 	r.mu.Unlock()
 	return oncrpc.Success, nil
 }
@@ -127,12 +143,14 @@ func mon(server, name, privHex string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	port, err := oncrpc.Rpcbind{Network: "udp", Address: net.JoinHostPort(server, "111")}.PmapGetPort(ctx, nsm.Program, 1, oncrpc.ProtoTCP)
-	if err != nil || port == 0 {
-		return fmt.Errorf("no statd registered at %s: %v", server, err)
+	port, err := statdPort(ctx, server, oncrpc.ProtoTCP)
+	if err != nil {
+		return err
 	}
 	args, _ := nsm.Encode(&nsm.Mon{MonID: nsm.MonID{MonName: name, MyID: nsm.MyID{MyName: "ourhost", MyProg: 100021, MyVers: 3, MyProc: 16}}, Priv: priv})
+	start := time.Now()
 	res, err := oncrpc.Call(ctx, "tcp4", net.JoinHostPort(server, fmt.Sprint(port)), nsm.Program, 1, nsm.ProcMon, args)
+	took := time.Since(start)
 	if err != nil {
 		return err
 	}
@@ -141,9 +159,9 @@ func mon(server, name, privHex string) error {
 		return err
 	}
 	if r.ResStat == nsm.StatSucc {
-		fmt.Println("succ", r.State)
+		fmt.Println("succ", r.State, took)
 	} else {
-		fmt.Println("fail")
+		fmt.Println("fail", took)
 	}
 	return nil
 }
