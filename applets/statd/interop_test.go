@@ -78,6 +78,13 @@ func (f *fakeLockd) count() int {
 	return len(f.got)
 }
 
+// calls returns a copy of the callbacks received so far.
+func (f *fakeLockd) calls() []nsm.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]nsm.Status(nil), f.got...)
+}
+
 func startLockd(t *testing.T) *fakeLockd {
 	t.Helper()
 	lm := &fakeLockd{}
@@ -193,7 +200,7 @@ func TestRealSmNotifyToOurStatd(t *testing.T) {
 	if lm.count() != 1 {
 		t.Fatalf("%d callbacks after one reboot notice, want 1", lm.count())
 	}
-	got := lm.got[0]
+	got := lm.calls()[0]
 	if got.MonName != "127.0.0.1" || got.Priv != priv || got.State%2 != 1 {
 		t.Errorf("callback %+v: want mon_name 127.0.0.1, priv %q, an odd state", got, priv)
 	}
@@ -212,8 +219,8 @@ func TestRealSmNotifyToOurStatd(t *testing.T) {
 	// The peer reboots again: a new state, exactly one more callback.
 	realSmNotify(t, peer)
 	waitCallbacks(lm, 2)
-	if lm.count() != 2 || lm.got[1].State == got.State {
-		t.Errorf("replay, then a second reboot: %d callbacks %+v", lm.count(), lm.got)
+	if all := lm.calls(); len(all) != 2 || all[1].State == got.State {
+		t.Errorf("replay, then a second reboot: callbacks %+v", all)
 	}
 }
 
@@ -316,8 +323,8 @@ func TestLegacyExportReadByRealSmNotify(t *testing.T) {
 		t.Fatalf("sm-notify on our export: %v\n%s", err, out)
 	}
 	waitCallbacks(lm, 1)
-	if lm.count() != 1 || lm.got[0].Priv != priv {
-		t.Fatalf("callbacks %+v", lm.got)
+	if all := lm.calls(); len(all) != 1 || all[0].Priv != priv {
+		t.Fatalf("callbacks %+v", all)
 	}
 	golden := "../../testdata/statd/legacy"
 	back := t.TempDir()
@@ -385,11 +392,9 @@ func TestCrashSafety(t *testing.T) {
 	}
 	waitCallbacks(lm, len(acked))
 	got := map[[16]byte]bool{}
-	lm.mu.Lock()
-	for _, st := range lm.got {
+	for _, st := range lm.calls() {
 		got[st.Priv] = true
 	}
-	lm.mu.Unlock()
 	for name, priv := range acked {
 		if !got[priv] {
 			t.Errorf("SM_MON %s was acknowledged but no callback arrived after the crash", name)

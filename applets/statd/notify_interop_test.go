@@ -79,8 +79,8 @@ func TestOurNotifyToOurStatd(t *testing.T) {
 		t.Fatalf("our sm-notify exited %d:\n%s", code, out)
 	}
 	waitCallbacks(lm, 1)
-	if lm.count() != 1 || lm.got[0].Priv != priv || lm.got[0].State != 3 {
-		t.Fatalf("callbacks %+v\n%s", lm.got, out)
+	if all := lm.calls(); len(all) != 1 || all[0].Priv != priv || all[0].State != 3 {
+		t.Fatalf("callbacks %+v\n%s", all, out)
 	}
 	c, err := store.DumpFile(db)
 	if err != nil {

@@ -196,7 +196,7 @@ func (t *Tracker) check(hexID string) error {
 			return nil
 		}
 		if lerr := t.checkLegacy(db, id); lerr != nil {
-			t.log().Info("reclaim refused", "id", idString(id), "reason", lerr.Error())
+			t.log().Debug("reclaim refused", "id", idString(id), "reason", lerr.Error())
 			return &Error{Status: errnoStatus(syscall.EPERM), Err: fmt.Errorf("check %s: %w", idString(id), lerr)}
 		}
 		return nil
