@@ -17,6 +17,7 @@ import (
 	"nfsrecover/applets/notify"
 	"nfsrecover/applets/stablerestart"
 	"nfsrecover/applets/statd"
+	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/version"
 )
 
@@ -24,11 +25,29 @@ import (
 // as; the result is the process exit status.
 type MainFunc func(args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int
 
+// Install is how --install puts an applet's names on disk.
+type Install int
+
+// Install policies.
+const (
+	// Link: a hard link (or with -s a symbolic link) to the binary.
+	Link Install = iota
+	// Copy: a file of its own, with its own inode. sm-notify is installed
+	// so because Pacemaker's nfsnotify agent runs "killall -TERM
+	// /usr/sbin/sm-notify" on every start and stop, and killall with a
+	// path kills every process executing that file: with a link it would
+	// kill rpc.statd and every other applet too.
+	Copy
+)
+
+func (i Install) String() string { return [...]string{"link", "copy"}[i] }
+
 // Applet is one row of the table.
 type Applet struct {
 	Name    string   // subcommand: nfsrecover NAME ...
 	Links   []string // argv[0] names, installed by --install
 	Dir     string   // where --install puts Links unless told otherwise
+	Install Install  // how --install puts Links there
 	Summary string
 	// OS lists the systems (runtime.GOOS) the applet serves; nil means
 	// every system. Elsewhere it is listed but refuses to run, with a
@@ -43,11 +62,11 @@ var linuxOnly = []string{"linux"}
 
 // Table is THE applet table, in display order.
 var Table = []Applet{
-	{Name: "statd", Links: []string{"rpc.statd"}, Dir: "/usr/sbin",
+	{Name: "statd", Links: []string{statd.LinkName}, Dir: "/usr/sbin",
 		Summary: "NSM daemon (RPC program 100024): monitors peers, relays reboot notifications", OS: linuxOnly, Main: statd.Main},
-	{Name: "notify", Links: []string{"sm-notify"}, Dir: "/usr/sbin",
+	{Name: "notify", Links: []string{notify.LinkName}, Dir: "/usr/sbin", Install: Copy,
 		Summary: "tell every monitored peer that this host rebooted", OS: linuxOnly, Main: notify.Main},
-	{Name: "cltrack", Links: []string{"nfsdcltrack"}, Dir: "/sbin",
+	{Name: "cltrack", Links: []string{cltrack.LegacyName}, Dir: "/sbin",
 		Summary: "NFSv4 client-tracking upcall for the kernel (nfsdcltrack), import/export", OS: linuxOnly, Main: cltrack.Main},
 	{Name: "stablerestart", Dir: "/usr/sbin",
 		Summary: "inspect, verify, repair, import and export FreeBSD's nfs-stablerestart file", Main: stablerestart.Main},
@@ -72,16 +91,24 @@ func find(name string) (Applet, bool) {
 
 // Main dispatches a whole command line and returns the exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return dispatch(args, runtime.GOOS, stdin, stdout, stderr)
+	return dispatch(args, host{runtime.GOOS, daemon.SetName}, stdin, stdout, stderr)
 }
 
-// dispatch is Main on the system goos.
-func dispatch(args []string, goos string, stdin io.Reader, stdout, stderr io.Writer) int {
+// host is what dispatch needs from the system it runs on; tests give
+// another system, and no setName so as not to rename the test process.
+type host struct {
+	goos    string
+	setName func(string) error // the process's command name; nil: leave it
+}
+
+// dispatch is Main on host h.
+func dispatch(args []string, h host, stdin io.Reader, stdout, stderr io.Writer) int {
+	goos := h.goos
 	if len(args) == 0 {
 		args = []string{"nfsrecover"}
 	}
 	if a, ok := resolve(args[0]); ok {
-		return run(a, goos, args, stdin, stdout, stderr)
+		return run(a, h, args, stdin, stdout, stderr)
 	}
 	if len(args) < 2 {
 		usage(stdout, goos)
@@ -110,7 +137,7 @@ func dispatch(args []string, goos string, stdin io.Reader, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "nfsrecover: %q is not an applet (see nfsrecover --list)\n", args[1])
 		return 1
 	}
-	return run(a, goos, args[1:], stdin, stdout, stderr)
+	return run(a, h, args[1:], stdin, stdout, stderr)
 }
 
 // resolve finds the applet for argv[0], following a chain of symlinks
@@ -136,10 +163,21 @@ func resolve(argv0 string) (Applet, bool) {
 	return Applet{}, false
 }
 
+// Identity is the name the applet's processes show (comm, argv[0]): its
+// first link name, as HA agents look for it (pgrep rpc.statd, killall
+// sm-notify), else its applet name.
+func (a Applet) Identity() string {
+	if len(a.Links) > 0 {
+		return a.Links[0]
+	}
+	return a.Name
+}
+
 // RunsOn reports whether the applet serves the system goos.
 func (a Applet) RunsOn(goos string) bool { return a.OS == nil || slices.Contains(a.OS, goos) }
 
-func run(a Applet, goos string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(a Applet, h host, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	goos := h.goos
 	if a.Main == nil {
 		fmt.Fprintf(stderr, "nfsrecover: %s: not implemented yet\n", a.Name)
 		return 1
@@ -148,6 +186,9 @@ func run(a Applet, goos string, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintf(stderr, "nfsrecover: %s serves %s kernel interfaces and does not run on %s\n",
 			a.Name, strings.Join(a.OS, ", "), goos)
 		return 1
+	}
+	if h.setName != nil {
+		h.setName(a.Identity()) // what pgrep, pidof and killall match
 	}
 	return a.Main(args, stdin, stdout, stderr, os.LookupEnv)
 }
@@ -199,6 +240,6 @@ func listFull(w io.Writer, goos string) {
 		if len(links) == 0 {
 			links = []string{"-"}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.Name, status, strings.Join(links, ","), a.Summary)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Name, status, strings.Join(links, ","), a.Install, a.Summary)
 	}
 }

@@ -105,7 +105,7 @@ func TestListAndUsageGolden(t *testing.T) {
 		t.Errorf("--list = %q", got)
 	}
 	if !strings.Contains(full.String(), "cltrack\tready\t/sbin/nfsdcltrack\t") ||
-		!strings.Contains(full.String(), "notify\tready\t/usr/sbin/sm-notify\t") {
+		!strings.Contains(full.String(), "notify\tready\t/usr/sbin/sm-notify\tcopy\t") {
 		t.Errorf("--list-full = %q", full.String())
 	}
 	golden(t, "nfsrecover-help.txt", strings.ReplaceAll(usageOut.String(), version.Version, "VERSION"))
@@ -119,11 +119,18 @@ func TestInstall(t *testing.T) {
 	}
 	exe, _ := os.Executable()
 	want, _ := os.Stat(exe)
-	for _, n := range []string{"rpc.statd", "sm-notify", "nfsdcltrack"} {
+	for _, n := range []string{"rpc.statd", "nfsdcltrack"} {
 		got, err := os.Stat(filepath.Join(dir, n))
 		if err != nil || !os.SameFile(got, want) {
-			t.Errorf("%s: %v", n, err)
+			t.Errorf("%s is not a link to the binary: %v", n, err)
 		}
+	}
+	// sm-notify is a file of its own (killall by path), with the same bytes.
+	if st, err := os.Lstat(filepath.Join(dir, "sm-notify")); err != nil || !st.Mode().IsRegular() || os.SameFile(st, want) {
+		t.Errorf("sm-notify must be a copy, not a link: %v %v", st, err)
+	}
+	if !sameContent(exe, filepath.Join(dir, "sm-notify")) {
+		t.Error("sm-notify's copy differs from the binary")
 	}
 	// Again: existing correct links are fine.
 	if _, errs, code := runAs(t, "nfsrecover", "--install", "-s", dir); code != 0 {
@@ -133,7 +140,7 @@ func TestInstall(t *testing.T) {
 	foreign := t.TempDir()
 	os.WriteFile(filepath.Join(foreign, "sm-notify"), []byte("#!/bin/sh\n"), 0o755)
 	_, errs, code = runAs(t, "nfsrecover", "--install", "-s", foreign)
-	if code != 1 || !strings.Contains(errs, "sm-notify exists and is not a link") {
+	if code != 1 || !strings.Contains(errs, "sm-notify exists and is not a copy") {
 		t.Errorf("foreign file: %d %q", code, errs)
 	}
 	if b, _ := os.ReadFile(filepath.Join(foreign, "sm-notify")); string(b) != "#!/bin/sh\n" {
@@ -141,6 +148,15 @@ func TestInstall(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(foreign, "rpc.statd")); err != nil {
 		t.Errorf("other links must still be installed: %v", err)
+	}
+	// An older install's link to the binary becomes a copy.
+	old := t.TempDir()
+	os.Symlink(exe, filepath.Join(old, "sm-notify"))
+	if _, errs, code := runAs(t, "nfsrecover", "--install", "-s", old); code != 0 {
+		t.Errorf("install over a link: %d %s", code, errs)
+	}
+	if st, err := os.Lstat(filepath.Join(old, "sm-notify")); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("the old link was not replaced by a copy: %v %v", st, err)
 	}
 }
 
@@ -161,13 +177,13 @@ func TestLinuxOnlyAppletsOnFreeBSD(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
-		code := dispatch(c.args, "freebsd", nil, &out, &errb)
+		code := dispatch(c.args, host{goos: "freebsd"}, nil, &out, &errb)
 		if code != c.code || !strings.Contains(errb.String(), c.err) {
 			t.Errorf("%v on freebsd: exit %d, stderr %q; want %d and %q", c.args, code, errb.String(), c.code, c.err)
 		}
 	}
 	var list bytes.Buffer
-	dispatch([]string{"nfsrecover", "--list-full"}, "freebsd", nil, &list, &list)
+	dispatch([]string{"nfsrecover", "--list-full"}, host{goos: "freebsd"}, nil, &list, &list)
 	for _, want := range []string{"statd\tlinux-only\t", "cltrack\tlinux-only\t", "stablerestart\tready\t", "db\tready\t"} {
 		if !strings.Contains(list.String(), want) {
 			t.Errorf("--list-full on freebsd lacks %q:\n%s", want, list.String())

@@ -1,11 +1,14 @@
 package applets
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"nfsrecover/pkg/fileutil"
 )
 
 // install implements --install [-s] [DIR].
@@ -34,7 +37,11 @@ func install(args []string, stdout, stderr io.Writer) int {
 			if dir != "" {
 				d = dir
 			}
-			msg, err := installLink(exe, filepath.Join(d, l), symlink)
+			install := installLink
+			if a.Install == Copy {
+				install = installCopy
+			}
+			msg, err := install(exe, filepath.Join(d, l), symlink)
 			if err != nil {
 				fmt.Fprintf(stderr, "nfsrecover: --install: %v\n", err)
 				status = 1
@@ -82,4 +89,41 @@ func isOurs(exe, link string, st os.FileInfo) bool {
 		return err == nil && os.SameFile(got, want)
 	}
 	return os.SameFile(st, want)
+}
+
+// installCopy makes path a file of its own holding this program (see
+// Copy). An identical copy is fine; a link to this program is replaced by
+// a copy; anything else is left alone and reported.
+func installCopy(exe, path string, _ bool) (string, error) {
+	if st, err := os.Lstat(path); err == nil {
+		switch {
+		case !isOurs(exe, path, st) && sameContent(exe, path):
+			return path + ": already installed (a copy)", nil
+		case !isOurs(exe, path, st):
+			return "", fmt.Errorf("%s exists and is not a copy of %s; not replacing it", path, exe)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	err := fileutil.WriteAtomic(path, true, 0o755, func(tmp string) error {
+		data, err := os.ReadFile(exe)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(tmp, data, 0o755)
+	})
+	if err != nil {
+		return "", err
+	}
+	return path + ": copy of " + exe + " (a file of its own: killall by path must not find the other applets)", nil
+}
+
+// sameContent reports whether two files hold the same bytes.
+func sameContent(a, b string) bool {
+	x, err1 := os.ReadFile(a)
+	y, err2 := os.ReadFile(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }

@@ -15,6 +15,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v nfsconf >/dev/null 2>&1 || need+=(nfs-common)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
+command -v killall >/dev/null 2>&1 || need+=(psmisc)
 [ -x /usr/sbin/rpc.statd ] || need+=(nfs-common)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

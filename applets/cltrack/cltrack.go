@@ -140,7 +140,7 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 		case "foreground":
 			cfg.foreground = true
 		case "storagedir":
-			flagStorage = filepath.Join(p.Arg, "nfsrecover.db")
+			flagStorage = p.Arg
 		case "db":
 			flagDB = p.Arg
 		case "compat":
@@ -154,10 +154,7 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 		return cfg, err
 	}
 	cfg.operands = operands
-	if flagDB == "" {
-		flagDB = flagStorage // --db beats -s whatever their order
-	}
-	cfg.dbPath, cfg.dbSource = store.Locate(flagDB, lookupEnv, conf)
+	cfg.dbPath, cfg.dbSource = store.Locate(store.Where{DB: flagDB, Dir: flagStorage}, lookupEnv, conf)
 	opts := logging.Options{Tag: filepath.Base(args[0]), Debug: cfg.debug}
 	if cfg.foreground {
 		opts.Writer = stderr

@@ -30,7 +30,7 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 	conf := nfsconf.LoadEnv(lookupEnv)
 	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
 	dbPath := func(c *cli.Context) string {
-		p, _ := store.Locate(c.String("db"), lookupEnv, conf)
+		p, _ := store.Locate(store.Where{DB: c.String("db")}, lookupEnv, conf)
 		return p
 	}
 	status := 0

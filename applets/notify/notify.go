@@ -22,11 +22,16 @@ import (
 	"nfsrecover/pkg/getopt"
 	"nfsrecover/pkg/logging"
 	"nfsrecover/pkg/nfsconf"
+	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/smnotify"
 	"nfsrecover/pkg/statd"
 	"nfsrecover/pkg/store"
 )
+
+// LinkName is the applet's name as nfs-utils installs it, and the name
+// its processes show (comm, argv[0]).
+const LinkName = nsm.NotifyName
 
 var options = []getopt.Option{
 	{Short: 'd'}, {Short: 'f'}, {Short: 'n'},
@@ -110,7 +115,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		}
 		return usage(1)
 	}
-	var flagDB string
+	var flagDB, flagDir string
 	for _, p := range parsed {
 		var perr error
 		switch p.Key() {
@@ -136,7 +141,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		case "v":
 			cfg.name = p.Arg
 		case "P":
-			cfg.stateDir, cfg.defaultDir = p.Arg, false
+			cfg.stateDir, cfg.defaultDir, flagDir = p.Arg, false, p.Arg
 		case "db":
 			flagDB = p.Arg
 		case "pid-file":
@@ -153,7 +158,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 			return usage(1)
 		}
 	}
-	cfg.db, _ = store.Locate(flagDB, lookupEnv, conf)
+	cfg.db, _ = store.Locate(store.Where{DB: flagDB, Dir: flagDir, ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
 	return cfg, 0, false
 }
 
@@ -211,7 +216,7 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 	log.Info("notifying peers", "peers", len(plan.Peers), "state", plan.State, "advanced", plan.Bumped)
 	var ready func()
 	if !cfg.foreground {
-		isChild, r, err := daemon.Background(args, lookupEnv, nil)
+		isChild, r, err := daemon.Background(LinkName, args, lookupEnv, nil)
 		switch {
 		case err != nil:
 			fmt.Fprintf(stderr, "sm-notify: %v\n", err)

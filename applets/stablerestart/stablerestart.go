@@ -89,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 		if e.bak == "" {
 			e.bak = e.file + ".bak"
 		}
-		e.db, _ = store.Locate(e.db, lookupEnv, conf)
+		e.db, _ = store.Locate(store.Where{DB: e.db}, lookupEnv, conf)
 		return nil
 	}
 	app := &cli.App{

@@ -16,7 +16,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 	conf := nfsconf.LoadEnv(lookupEnv)
 	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
 	dbPath := func(c *cli.Context) string {
-		p, _ := store.Locate(c.String("db"), lookupEnv, conf)
+		p, _ := store.Locate(store.Where{DB: c.String("db"), ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
 		return p
 	}
 	defDir := conf.String("statd", "state-directory-path", "/var/lib/nfs")

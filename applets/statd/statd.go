@@ -18,10 +18,15 @@ import (
 	"nfsrecover/pkg/getopt"
 	"nfsrecover/pkg/logging"
 	"nfsrecover/pkg/nfsconf"
+	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/statd"
 	"nfsrecover/pkg/store"
 	"nfsrecover/pkg/version"
 )
+
+// LinkName is the applet's name as nfs-utils installs it, and the name
+// its processes show (comm, argv[0]).
+const LinkName = nsm.StatdName
 
 var options = []getopt.Option{
 	{Short: 'F', Long: "foreground"},
@@ -98,7 +103,7 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 	}
 	var ready func()
 	if !cfg.foreground {
-		isChild, r, err := daemon.Background(args, lookupEnv, nil)
+		isChild, r, err := daemon.Background(LinkName, args, lookupEnv, nil)
 		switch {
 		case err != nil:
 			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
@@ -188,7 +193,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		fmt.Fprintf(stdout, Usage, prog) // nfs-utils: unknown option = '?' = help, exit 0
 		return cfg, 0, true
 	}
-	var flagDB string
+	var flagDB, flagDir string
 	udpSet := false
 	for _, p := range parsed {
 		var perr error
@@ -218,7 +223,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		case "name":
 			cfg.name = p.Arg
 		case "state-directory-path":
-			cfg.stateDir = p.Arg
+			cfg.stateDir, flagDir = p.Arg, p.Arg
 		case "notify-mode":
 			cfg.notifyMode = true
 		case "no-notify":
@@ -248,7 +253,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		fmt.Fprintf(stderr, "%s: state directory %q must be an existing absolute path\n", prog, cfg.stateDir)
 		return cfg, 1, true
 	}
-	cfg.db, _ = store.Locate(flagDB, lookupEnv, conf)
+	cfg.db, _ = store.Locate(store.Where{DB: flagDB, Dir: flagDir, ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
 	return cfg, 0, false
 }
 
@@ -289,7 +294,7 @@ func runNotify(cfg config, log *slog.Logger) int {
 		args = append(args, "-v", cfg.name)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Args[0] = "sm-notify"
+	cmd.Args[0] = nsm.NotifyName
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		log.Warn("sm-notify did not notify every peer", "err", err)

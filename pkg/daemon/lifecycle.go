@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"strconv"
 	"syscall"
 )
@@ -56,7 +58,13 @@ var ErrChildFailed = errors.New("daemon exited before it was ready")
 // unless keepStderr) and waits until the child calls its ready function
 // or exits. In the child (EnvChild set) it returns isChild=true and the
 // ready function to call once listeners are registered.
-func Background(args []string, lookupEnv func(string) (string, bool), keepStderr io.Writer) (isChild bool, ready func(), err error) {
+//
+// The child's argv[0] is name (the applet's identity, e.g. rpc.statd), so
+// that /proc/PID/cmdline shows it; it is executed through the path this
+// process was started as when that path's name is name (its command name
+// is then right from the start), never through /proc/self/exe (which
+// would make it "exe").
+func Background(name string, args []string, lookupEnv func(string) (string, bool), keepStderr io.Writer) (isChild bool, ready func(), err error) {
 	if v, ok := lookupEnv(EnvChild); ok && v != "" {
 		pipe := os.NewFile(3, "ready")
 		return true, func() { pipe.Write([]byte{1}); pipe.Close() }, nil
@@ -65,12 +73,12 @@ func Background(args []string, lookupEnv func(string) (string, bool), keepStderr
 	if err != nil {
 		return false, nil, err
 	}
-	exe, err := os.Executable()
+	exe, err := selfPath(name)
 	if err != nil {
 		return false, nil, err
 	}
 	cmd := exec.Command(exe, args[1:]...)
-	cmd.Args[0] = args[0] // keep argv[0] for applet dispatch
+	cmd.Args[0] = name // the applet's identity, which also dispatches to it
 	cmd.Env = append(os.Environ(), EnvChild+"=1")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -87,4 +95,24 @@ func Background(args []string, lookupEnv func(string) (string, bool), keepStderr
 	}
 	cmd.Wait()
 	return false, nil, ErrChildFailed
+}
+
+// selfPath returns the path to execute this program again: the path it
+// was started as, when that is a file named name that is this program,
+// else the program's own path.
+func selfPath(name string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if p := os.Args[0]; filepath.Base(p) == name && strings.Contains(p, "/") {
+		if abs, err := filepath.Abs(p); err == nil {
+			a, errA := os.Stat(abs)
+			b, errB := os.Stat(exe)
+			if errA == nil && errB == nil && os.SameFile(a, b) {
+				return abs, nil
+			}
+		}
+	}
+	return exe, nil
 }

@@ -93,3 +93,10 @@ func Encode(v any) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// The NSM programs' names as nfs-utils installs them, which HA agents
+// look for (pgrep rpc.statd, killall sm-notify).
+const (
+	StatdName  = "rpc.statd"
+	NotifyName = "sm-notify"
+)
