@@ -8,7 +8,9 @@ import (
 
 // TestDependencyRules enforces the layout rules: dependencies point
 // main -> applets -> pkg; only pkg/store imports bbolt; only applets
-// import urfave/cli; applets never import each other.
+// import urfave/cli; applets never import each other; sm-notify shares
+// the state directory's rules with statd through pkg/nsmdir, not by
+// importing the daemon.
 func TestDependencyRules(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "nfsrecover/...").Output()
 	if err != nil {
@@ -27,6 +29,8 @@ func TestDependencyRules(t *testing.T) {
 				t.Errorf("%s imports %s: pkg must not depend on applets", pkg, imp)
 			case strings.HasPrefix(pkg, "nfsrecover/applets/") && strings.HasPrefix(imp, "nfsrecover/applets"):
 				t.Errorf("applet %s imports applet %s", pkg, imp)
+			case pkg == "nfsrecover/applets/notify" && imp == "nfsrecover/pkg/statd":
+				t.Errorf("sm-notify imports the statd daemon; what they share lives in pkg/nsmdir")
 			}
 		}
 	}

@@ -23,9 +23,9 @@ import (
 	"nfsrecover/pkg/logging"
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/nsm"
+	"nfsrecover/pkg/nsmdir"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/smnotify"
-	"nfsrecover/pkg/statd"
 	"nfsrecover/pkg/store"
 )
 
@@ -103,7 +103,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		port:       conf.Int("sm-notify", "outgoing-port", 0),
 		name:       conf.String("sm-notify", "outgoing-addr", ""),
 		stateDir:   conf.String("statd", "state-directory-path", "/var/lib/nfs"),
-		pidFile:    "/run/sm-notify.pid", stateFile: statd.DefaultKernelStateFile,
+		pidFile:    "/run/sm-notify.pid", stateFile: nsmdir.KernelStateFile,
 		graceFile: "/proc/fs/lockd/nlm_end_grace", bootID: "/proc/sys/kernel/random/boot_id",
 	}
 	cfg.defaultDir = cfg.stateDir == "/var/lib/nfs"
@@ -210,7 +210,7 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		}
 		return 0
 	}
-	if err := statd.TellKernel(cfg.stateFile, plan.State); err != nil {
+	if err := nsmdir.TellKernel(cfg.stateFile, plan.State); err != nil {
 		log.Warn("cannot tell the kernel our NSM state", "err", err)
 	}
 	log.Info("notifying peers", "peers", len(plan.Peers), "state", plan.State, "advanced", plan.Bumped)
@@ -232,7 +232,7 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		return 1
 	}
 	defer conn.Close()
-	if err := statd.DropToStateOwner(cfg.stateDir, cfg.db, log); err != nil {
+	if err := nsmdir.DropToOwner(cfg.stateDir, cfg.db, log); err != nil {
 		log.Error("cannot drop privileges", "err", err)
 		return 1
 	}

@@ -9,14 +9,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
-	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/logging"
 	"nfsrecover/pkg/nsm"
+	"nfsrecover/pkg/nsmdir"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/store"
 )
@@ -25,7 +24,7 @@ import (
 type Config struct {
 	DBPath            string
 	Port              int    // listener port for every transport; 0 = dynamic
-	KernelStateFile   string // "" = DefaultKernelStateFile
+	KernelStateFile   string // "" = nsmdir.KernelStateFile
 	HACallout         string // program, "" = none
 	AllowIPv6Loopback bool
 	// StateDir's sm/ owner is the user statd runs as once its sockets are
@@ -61,7 +60,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := TellKernel(orString(cfg.KernelStateFile, DefaultKernelStateFile), state); err != nil {
+	if err := nsmdir.TellKernel(orString(cfg.KernelStateFile, nsmdir.KernelStateFile), state); err != nil {
 		log.Warn("cannot tell the kernel our NSM state", "err", err)
 	}
 	list := NewList()
@@ -105,7 +104,7 @@ func loadAll(open func() (*store.DB, error)) (int32, []store.Monitor, error) {
 		return 0, nil, fmt.Errorf("statd: %w", err)
 	}
 	defer db.Close()
-	state, err := LoadState(db)
+	state, err := nsmdir.LoadState(db)
 	if err != nil {
 		return 0, nil, fmt.Errorf("statd: NSM state: %w", err)
 	}
@@ -216,7 +215,7 @@ func serve(ctx context.Context, cfg Config, rb oncrpc.Rpcbind, srv *oncrpc.Serve
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer rcancel()
 	rb.Unset(rctx, oncrpc.RpcbVers, nsm.Program, nsm.Version, "", owner) // stale entries, as root
-	if err := DropToStateOwner(cfg.StateDir, cfg.DBPath, cfg.Log); err != nil {
+	if err := nsmdir.DropToOwner(cfg.StateDir, cfg.DBPath, cfg.Log); err != nil {
 		return fmt.Errorf("statd: %w", err)
 	}
 	owner = strconv.Itoa(os.Getuid())
@@ -259,37 +258,4 @@ func serve(ctx context.Context, cfg Config, rb oncrpc.Rpcbind, srv *oncrpc.Serve
 		}
 	}
 	return first
-}
-
-// DropToStateOwner switches to the owner of stateDir/sm, as rpc.statd and
-// sm-notify do, once every privileged socket is bound. The database file
-// is handed to that user first (nfsdcltrack, running as root, opens it
-// before it drops its capabilities, so the ownership suits both), and
-// must still open afterwards. A root-owned or missing sm/ keeps root.
-func DropToStateOwner(stateDir, dbPath string, log *slog.Logger) error {
-	if stateDir == "" || os.Geteuid() != 0 {
-		return nil
-	}
-	uid, gid, err := daemon.OwnerOf(filepath.Join(stateDir, "sm"))
-	if err != nil {
-		log.Warn("state directory has no sm/: staying root", "dir", stateDir, "err", err)
-		return nil
-	}
-	if uid == 0 {
-		log.Warn("running as root: chown the sm/ directory to choose a different user", "dir", stateDir)
-		return nil
-	}
-	if err := os.Chown(dbPath, uid, gid); err != nil {
-		return fmt.Errorf("hand the database to uid %d: %w", uid, err)
-	}
-	if err := daemon.DropTo(uid, gid); err != nil {
-		return err
-	}
-	db, err := store.Open(dbPath, nil)
-	if err != nil {
-		return fmt.Errorf("as uid %d (owner of %s/sm) the database is out of reach: %w", uid, stateDir, err)
-	}
-	db.Close()
-	log.Info("privileges dropped", "uid", uid, "gid", gid)
-	return nil
 }
