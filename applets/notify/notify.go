@@ -33,6 +33,10 @@ import (
 // its processes show (comm, argv[0]).
 const LinkName = nsm.NotifyName
 
+// defaultStateDir is nfs-utils' state directory, the one sm-notify runs
+// in only once per boot.
+const defaultStateDir = "/var/lib/nfs"
+
 var options = []getopt.Option{
 	{Short: 'd'}, {Short: 'f'}, {Short: 'n'},
 	{Short: 'm', HasArg: true}, {Short: 'p', HasArg: true}, {Short: 'v', HasArg: true}, {Short: 'P', HasArg: true},
@@ -102,11 +106,10 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		retry:      time.Duration(conf.Int("sm-notify", "retry-time", 15)) * time.Minute,
 		port:       conf.Int("sm-notify", "outgoing-port", 0),
 		name:       conf.String("sm-notify", "outgoing-addr", ""),
-		stateDir:   conf.String("statd", "state-directory-path", "/var/lib/nfs"),
+		stateDir:   conf.String("statd", "state-directory-path", defaultStateDir),
 		pidFile:    "/run/sm-notify.pid", stateFile: nsmdir.KernelStateFile,
 		graceFile: "/proc/fs/lockd/nlm_end_grace", bootID: "/proc/sys/kernel/random/boot_id",
 	}
-	cfg.defaultDir = cfg.stateDir == "/var/lib/nfs"
 	parsed, operands, err := getopt.Parse(args[1:], options)
 	usage := func(code int) (config, int, bool) { fmt.Fprintf(stdout, Usage, prog); return cfg, code, true }
 	if err != nil || len(operands) > 0 {
@@ -141,7 +144,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		case "v":
 			cfg.name = p.Arg
 		case "P":
-			cfg.stateDir, cfg.defaultDir, flagDir = p.Arg, false, p.Arg
+			cfg.stateDir, flagDir = p.Arg, p.Arg
 		case "db":
 			flagDB = p.Arg
 		case "pid-file":
@@ -158,6 +161,9 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 			return usage(1)
 		}
 	}
+	// nfs-utils compares the path as given: "-P /var/lib/nfs" is guarded
+	// once per boot, "-P /var/lib/nfs/" is not.
+	cfg.defaultDir = cfg.stateDir == defaultStateDir
 	cfg.db, _ = store.Locate(store.Where{DB: flagDB, Dir: flagDir, ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
 	return cfg, 0, false
 }
@@ -182,6 +188,16 @@ func onceThisBoot(cfg config, log *slog.Logger) bool {
 	return true
 }
 
+// prepareOptions says when the state advances. As in nfs-utils, every run
+// that has peers to notify advances it (unless -n) when the once-per-boot
+// guard does not apply: with -f, and with a state directory other than
+// the default (HA scripts run sm-notify -P DIR once per fail-over, and
+// peers must see each as a reboot). Only the guarded default run keeps
+// the number when it resumes a run of the same boot.
+func prepareOptions(cfg config, bootID string) smnotify.Options {
+	return smnotify.Options{Bump: !cfg.noUpdate, Force: cfg.force || !cfg.defaultDir, BootID: bootID}
+}
+
 func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (string, bool), stderr io.Writer) int {
 	if !onceThisBoot(cfg, log) {
 		return 0
@@ -197,7 +213,7 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		return 1
 	}
 	boot, _ := os.ReadFile(cfg.bootID)
-	plan, err := smnotify.Prepare(db, smnotify.Options{Bump: !cfg.noUpdate, Force: cfg.force, BootID: strings.TrimSpace(string(boot))})
+	plan, err := smnotify.Prepare(db, prepareOptions(cfg, strings.TrimSpace(string(boot))))
 	db.Close()
 	if err != nil {
 		log.Error("cannot record the new state", "err", err)

@@ -59,3 +59,31 @@ func TestOncePerBootGuard(t *testing.T) {
 		}
 	}
 }
+
+// When the state advances, as nfs-utils' sm-notify decides it: every run
+// outside the once-per-boot guard (-f, or a non-default -P) advances it,
+// -n never does.
+func TestPrepareOptions(t *testing.T) {
+	env := func(string) (string, bool) { return "", false }
+	cases := []struct {
+		args        []string
+		bump, force bool
+	}{
+		{[]string{"sm-notify"}, true, false},
+		{[]string{"sm-notify", "-f"}, true, true},
+		{[]string{"sm-notify", "-P", "/srv/ha/statd"}, true, true},
+		{[]string{"sm-notify", "-P", "/var/lib/nfs"}, true, false}, // the default, named: guarded
+		{[]string{"sm-notify", "-P", "/var/lib/nfs/"}, true, true}, // another spelling: not
+		{[]string{"sm-notify", "-n", "-P", "/srv/ha/statd"}, false, true},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		cfg, _, done := configure(c.args, &out, &errb, env)
+		if done {
+			t.Fatalf("%v: %s %s", c.args, out.String(), errb.String())
+		}
+		if o := prepareOptions(cfg, "boot"); o.Bump != c.bump || o.Force != c.force {
+			t.Errorf("%v: bump %v force %v, want %v %v", c.args, o.Bump, o.Force, c.bump, c.force)
+		}
+	}
+}
