@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,11 @@ type Request struct {
 	CallHeader
 	Addr      net.Addr
 	Transport string // "udp" or "tcp"
+	// Seq is the call's place in the order in which the server received
+	// calls (over all transports), from 1. Calls are dispatched
+	// concurrently, so a handler that must apply them in arrival order
+	// (a peer's state updates) compares Seq.
+	Seq uint64
 }
 
 // Handler serves the procedures of one program. It returns the
@@ -36,6 +42,7 @@ type Server struct {
 	RecordTimeout    time.Duration // a whole TCP record must arrive within this; default 30s
 	Log              *slog.Logger  // nil: discard
 	AllowAuthFlavors []uint32      // default AUTH_NONE and AUTH_SYS
+	seq              atomic.Uint64
 }
 
 func (s *Server) log() *slog.Logger {
@@ -47,7 +54,7 @@ func (s *Server) log() *slog.Logger {
 
 // reply builds the answer to one message, or nil to drop it silently
 // (not a call, or too mangled to have a trustworthy XID).
-func (s *Server) reply(ctx context.Context, msg []byte, addr net.Addr, transport string) []byte {
+func (s *Server) reply(ctx context.Context, msg []byte, addr net.Addr, transport string, seq uint64) []byte {
 	h, err := DecodeCall(msg)
 	switch {
 	case errors.Is(err, ErrVersion):
@@ -62,7 +69,7 @@ func (s *Server) reply(ctx context.Context, msg []byte, addr net.Addr, transport
 	case h.Vers < s.VersLow || h.Vers > s.VersHi:
 		return AppendAccepted(nil, h.XID, ProgMismatch, nil, s.VersLow, s.VersHi)
 	}
-	stat, results := s.Handler.Dispatch(ctx, &Request{CallHeader: h, Addr: addr, Transport: transport})
+	stat, results := s.Handler.Dispatch(ctx, &Request{CallHeader: h, Addr: addr, Transport: transport, Seq: seq})
 	return AppendAccepted(nil, h.XID, stat, results, 0, 0)
 }
 
@@ -111,10 +118,11 @@ func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 			continue
 		}
 		msg := append([]byte(nil), buf[:n]...)
+		seq := s.seq.Add(1) // in the order read
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			if out := s.reply(ctx, msg, addr, "udp"); out != nil {
+			if out := s.reply(ctx, msg, addr, "udp", seq); out != nil {
 				pc.WriteTo(out, addr)
 			}
 		}()
@@ -179,7 +187,7 @@ func (s *Server) serveConn(ctx context.Context, table *connTable, e *tracked) {
 			return
 		}
 		table.begin(e)
-		out := s.reply(ctx, rec, c.RemoteAddr(), "tcp")
+		out := s.reply(ctx, rec, c.RemoteAddr(), "tcp", s.seq.Add(1))
 		table.end(e)
 		if out == nil {
 			return // garbage on a stream: the framing can no longer be trusted

@@ -12,6 +12,7 @@ import (
 type Entry struct {
 	store.Monitor
 	LastState int32
+	lastSeq   uint64 // arrival order of the SM_NOTIFY that set LastState
 }
 
 // List is the in-memory monitor list, indexed by lower-cased mon_name and

@@ -48,7 +48,8 @@ type Service struct {
 	// Canon returns the canonical (DNS) name of a peer name; nil uses the
 	// name itself. It must not block for long: numeric names need no DNS.
 	Canon func(ctx context.Context, name string) (string, error)
-	// Queue receives callbacks to deliver; it must not block.
+	// Queue receives callbacks to deliver; it must not block (it is called
+	// with the monitor list locked, to keep each record's order).
 	Queue func(Callback)
 	// Callout runs the HA callout with these arguments, asynchronously.
 	Callout func(args ...string)
@@ -352,23 +353,25 @@ func (s *Service) notify(_ context.Context, r *oncrpc.Request) (any, error) {
 		ip = ap.Addr().Unmap().String()
 	}
 	s.callout("sm-notify", a.MonName, ip, fmt.Sprint(a.State))
-	var queued []Callback
+	// Calls are dispatched concurrently: a notification that arrived
+	// before the one an entry already took is stale and changes nothing.
+	// Callbacks are queued under the list's lock, so the queue sees each
+	// entry's states in arrival order too.
+	queued := 0
 	s.List.mu.Lock()
 	seen := map[*Entry]bool{}
 	for _, key := range []string{a.MonName, ip} {
 		for _, e := range s.List.candidates(key) {
-			if seen[e] || e.LastState == a.State {
+			if seen[e] || e.LastState == a.State || r.Seq < e.lastSeq {
 				continue
 			}
 			seen[e] = true
-			e.LastState = a.State
-			queued = append(queued, Callback{MonName: e.MonName, State: a.State, Priv: e.Priv, Prog: e.Prog, Vers: e.Vers, Proc: e.Proc})
+			e.LastState, e.lastSeq = a.State, r.Seq
+			s.Queue(Callback{MonName: e.MonName, State: a.State, Priv: e.Priv, Prog: e.Prog, Vers: e.Vers, Proc: e.Proc})
+			queued++
 		}
 	}
 	s.List.mu.Unlock()
-	for _, cb := range queued {
-		s.Queue(cb)
-	}
-	s.log().Info("SM_NOTIFY", "name", a.MonName, "from", ip, "state", a.State, "callbacks", len(queued))
+	s.log().Info("SM_NOTIFY", "name", a.MonName, "from", ip, "state", a.State, "callbacks", queued)
 	return nil, nil
 }

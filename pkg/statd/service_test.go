@@ -308,3 +308,26 @@ func TestNullStatSimuCrash(t *testing.T) {
 		t.Errorf("SM_SIMU_CRASH must change nothing: list %d, callbacks %d", f.svc.List.Len(), len(f.queued))
 	}
 }
+
+// Calls are dispatched concurrently, so a notification can reach the
+// handler after a later one: it is stale and must not overwrite the
+// newer state, nor queue a callback behind it.
+func TestNotifyArrivalOrder(t *testing.T) {
+	f := newFixture(t)
+	f.mon(loopback, "10.0.0.5", "srv", 100021, 16, "cookie")
+	from := &net.UDPAddr{IP: net.ParseIP("10.0.0.5"), Port: 900}
+	notify := func(seq uint64, state int32) {
+		args, _ := nsm.Encode(&nsm.StatChge{MonName: "10.0.0.5", State: state})
+		f.svc.Dispatch(context.Background(), &oncrpc.Request{
+			CallHeader: oncrpc.CallHeader{Prog: nsm.Program, Vers: 1, Proc: nsm.ProcNotify, Args: args}, Addr: from, Seq: seq})
+	}
+	notify(11, 9) // received second, handled first
+	notify(10, 7) // received first, handled late: stale
+	if len(f.queued) != 1 || f.queued[0].State != 9 {
+		t.Fatalf("callbacks %+v: want one, with the state received last (9)", f.queued)
+	}
+	notify(12, 11)
+	if len(f.queued) != 2 || f.queued[1].State != 11 {
+		t.Errorf("a newer notification after the stale one: callbacks %+v", f.queued)
+	}
+}
