@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -177,6 +178,16 @@ func FuzzRead(f *testing.F) {
 			if len(c.ID) > store.MaxIDLen || c.HasSession > store.SessionYes {
 				t.Fatalf("bad client %+v", c)
 			}
+		}
+		// Round trip: what was read, written as nfsdcltrack's schema, reads
+		// back the same.
+		again := filepath.Join(t.TempDir(), FileName)
+		if err := Write(again, snap.Clients, false); err != nil {
+			t.Fatalf("writing %d clients read from a database: %v", len(snap.Clients), err)
+		}
+		back, err := Read(again)
+		if err != nil || fmt.Sprint(back.Clients) != fmt.Sprint(snap.Clients) {
+			t.Fatalf("round trip: %v\n%+v\n->\n%+v", err, snap.Clients, back.Clients)
 		}
 	})
 }
