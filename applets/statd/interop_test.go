@@ -27,18 +27,13 @@ var bin string
 // seen, and builds the binary the tests run.
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Isolate(func() int {
-		dir, err := os.MkdirTemp("", "nfsrecover-bin-")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(dir)
-		bin = filepath.Join(dir, "nfsrecover")
-		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", bin, "nfsrecover")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building nfsrecover: %v\n%s", err, out)
+		var remove func()
+		var err error
+		if bin, remove, err = testenv.BuildBinary(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
+		defer remove()
 		return m.Run()
 	}))
 }

@@ -128,18 +128,8 @@ exec %[4]s`, h.helper, h.callbacks, h.work, statdCmd, resolv)
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes, and reports
-// whether it held.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
-		}
-	}
-}
+// waitFor is testenv.WaitFor.
+var waitFor = testenv.WaitFor
 
 func (h *hosts) callbacksSeen() []map[string]any {
 	b, _ := os.ReadFile(h.callbacks)

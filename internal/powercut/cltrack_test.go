@@ -145,21 +145,7 @@ func (r *rig) gracedoneRound(round int, clients int, typical time.Duration) (tim
 	r.seedClients(clients)
 	boot := fmt.Sprint(time.Now().Unix() + 1000)
 	cmd := r.cltrackCmd("gracedone", boot)
-	delay := time.Duration(r.rng.Int64N(int64(2*typical) + 1))
-	start := time.Now()
-	r.start(cmd)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(delay):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		err = <-done
-	}
-	took := time.Since(start)
-	r.procs = nil // reaped above
-	r.cut()
+	took, err := r.runCut(cmd, time.Duration(r.rng.Int64N(int64(2*typical)+1)))
 	c, bad := r.snapshot(r.path("cltrack", "nfsrecover.db"))
 	switch n := len(c.Clients); {
 	case err == nil && n != 0:

@@ -25,18 +25,13 @@ var bin string
 // the binary.
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Isolate(func() int {
-		dir, err := os.MkdirTemp("", "nfsrecover-powercut-")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(dir)
-		bin = filepath.Join(dir, "nfsrecover")
-		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", bin, "nfsrecover")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building nfsrecover: %v\n%s", err, out)
+		var remove func()
+		var err error
+		if bin, remove, err = testenv.BuildBinary(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
+		defer remove()
 		return m.Run()
 	}))
 }
@@ -197,14 +192,27 @@ func report(t *testing.T, round int, bad []string) {
 	}
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); ; time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
-		}
+// waitFor is testenv.WaitFor.
+var waitFor = testenv.WaitFor
+
+// runCut starts cmd on the mount, kills it after delay unless it finished
+// before, and cuts the power. It returns how the command ended and how
+// long it ran.
+func (r *rig) runCut(cmd *exec.Cmd, delay time.Duration) (time.Duration, error) {
+	r.t.Helper()
+	start := time.Now()
+	r.start(cmd)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(delay):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		err = <-done
 	}
+	took := time.Since(start)
+	r.procs = nil // reaped above
+	r.cut()
+	return took, err
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,21 +43,7 @@ func (r *rig) repairRound(round int, typical time.Duration) (time.Duration, []st
 	cmd := exec.Command(bin, "stablerestart", "--file", live, "repair", "--force",
 		"--nfsd-pidfile", filepath.Join(r.work, "no-nfsd.pid"))
 	cmd.Env = []string{"NFSRECOVER_NFS_CONF=/nonexistent"}
-	delay := time.Duration(r.rng.Int64N(int64(2*typical) + 1))
-	start := time.Now()
-	r.start(cmd)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(delay):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		err = <-done
-	}
-	took := time.Since(start)
-	r.procs = nil // reaped above
-	r.cut()
+	took, err := r.runCut(cmd, time.Duration(r.rng.Int64N(int64(2*typical)+1)))
 	var bad []string
 	got, rerr := os.ReadFile(live)
 	switch {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -135,4 +136,35 @@ func StartRpcbind(t testing.TB) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// WaitFor polls cond until it holds or d passes, and reports whether it
+// held: the way tests wait for an event instead of sleeping.
+func WaitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); ; time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
+}
+
+// BuildBinary builds the static nfsrecover binary into a new temporary
+// directory for tests that run it as the kernel or an HA agent would; the
+// returned function removes it.
+func BuildBinary() (path string, remove func(), err error) {
+	dir, err := os.MkdirTemp("", "nfsrecover-bin-")
+	if err != nil {
+		return "", nil, err
+	}
+	path = filepath.Join(dir, "nfsrecover")
+	build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", path, "nfsrecover")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("building nfsrecover: %v\n%s", err, out)
+	}
+	return path, func() { os.RemoveAll(dir) }, nil
 }
