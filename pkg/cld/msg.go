@@ -82,11 +82,15 @@ func SizeOf(vers uint8) int {
 }
 
 // hasName reports whether cmd's union member is a client name.
-func hasName(cmd uint8) bool { return cmd == Create || cmd == Remove || cmd == Check || cmd == GraceStart }
+func hasName(cmd uint8) bool {
+	return cmd == Create || cmd == Remove || cmd == Check || cmd == GraceStart
+}
 
 // hasPrincHash reports whether a message carries a principal hash: a
 // version 2 Create upcall or GraceStart reply (struct cld_clntinfo).
-func hasPrincHash(vers, cmd uint8) bool { return vers == Version2 && (cmd == Create || cmd == GraceStart) }
+func hasPrincHash(vers, cmd uint8) bool {
+	return vers == Version2 && (cmd == Create || cmd == GraceStart)
+}
 
 // Decode reads one whole message. Its length must be its version's size,
 // and a name or principal hash must fit its field.
