@@ -196,8 +196,8 @@ func report(t *testing.T, round int, bad []string) {
 var waitFor = testenv.WaitFor
 
 // runCut starts cmd on the mount, kills it after delay unless it finished
-// before, and cuts the power. It returns how the command ended and how
-// long it ran.
+// before, and cuts the power. It returns how long the command ran and how
+// it ended.
 func (r *rig) runCut(cmd *exec.Cmd, delay time.Duration) (time.Duration, error) {
 	r.t.Helper()
 	start := time.Now()
