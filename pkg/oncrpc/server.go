@@ -134,7 +134,8 @@ func (s *Server) ServeUDP(ctx context.Context, pc net.PacketConn) error {
 // record over MaxRecord or a record not complete within RecordTimeout.
 // With MaxConns connections open, a new one closes the least recently
 // used idle connection (see connTable): quiet clients cannot lock out a
-// client that talks, and loopback clients always get in.
+// client that talks, and the local lock manager (127.0.0.1, ::1) always
+// gets in.
 func (s *Server) ServeTCP(ctx context.Context, l net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
