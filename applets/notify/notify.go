@@ -199,7 +199,12 @@ func prepareOptions(cfg config, bootID string) smnotify.Options {
 }
 
 func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (string, bool), stderr io.Writer) int {
-	if !onceThisBoot(cfg, log) {
+	// The background child finds everything its parent prepared: the
+	// guard taken, the lists retired, the state advanced and durable. It
+	// must not do any of it again (a second advance would look like a
+	// second reboot).
+	child := daemon.IsChild(lookupEnv)
+	if !child && !onceThisBoot(cfg, log) {
 		return 0
 	}
 	name, bindAddr, err := checkName(cfg.name)
@@ -212,12 +217,34 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		log.Error("cannot open the database", "err", err)
 		return 1
 	}
+	mirror := &nsmdir.Mirror{Dir: cfg.stateDir}
+	skipped, err := nsmdir.Reconcile(db, cfg.stateDir)
+	for _, s := range skipped {
+		log.Warn("Failed to read monitor data", "what", s)
+	}
+	if err != nil {
+		db.Close()
+		log.Error("cannot read the state directory", "dir", cfg.stateDir, "err", err)
+		return 1
+	}
 	boot, _ := os.ReadFile(cfg.bootID)
-	plan, err := smnotify.Prepare(db, prepareOptions(cfg, strings.TrimSpace(string(boot))))
+	opts := prepareOptions(cfg, strings.TrimSpace(string(boot)))
+	opts.Bump = opts.Bump && !child
+	plan, err := smnotify.Prepare(db, opts)
 	db.Close()
 	if err != nil {
 		log.Error("cannot record the new state", "err", err)
 		return 1
+	}
+	if err := mirror.Retire(); err != nil {
+		log.Error("cannot move sm/ to sm.bak/", "dir", cfg.stateDir, "err", err)
+		return 1
+	}
+	if plan.Bumped {
+		if err := mirror.SetState(plan.State); err != nil {
+			log.Error("cannot write the state file", "dir", cfg.stateDir, "err", err)
+			return 1
+		}
 	}
 	if len(plan.Peers) == 0 {
 		log.Info("no hosts to notify")
@@ -255,10 +282,10 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 	if ready != nil {
 		ready()
 	}
-	return notifyAll(cfg, plan, name, conn, log)
+	return notifyAll(cfg, plan, name, conn, mirror, log)
 }
 
-func notifyAll(cfg config, plan smnotify.Plan, name string, conn *net.UDPConn, log *slog.Logger) int {
+func notifyAll(cfg config, plan smnotify.Plan, name string, conn *net.UDPConn, mirror *nsmdir.Mirror, log *slog.Logger) int {
 	ctx := context.Background()
 	if cfg.retry > 0 {
 		var cancel context.CancelFunc
@@ -273,6 +300,9 @@ func notifyAll(cfg config, plan smnotify.Plan, name string, conn *net.UDPConn, l
 	go committer.Run(rctx)
 	n := &smnotify.Notifier{Caller: caller, State: plan.State, Name: name, Log: log,
 		Done: func(ctx context.Context, m store.Monitor) error {
+			if err := mirror.Notified(m); err != nil {
+				return err
+			}
 			return committer.Do(ctx, func(tx *store.Tx) error { return tx.DeleteNotify(m) })
 		}}
 	start := time.Now()

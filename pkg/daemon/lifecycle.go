@@ -50,6 +50,14 @@ func SdNotify(lookupEnv func(string) (string, bool), state string) error {
 // EnvChild marks the re-executed child of Background.
 const EnvChild = "NFSRECOVER_DAEMON_CHILD"
 
+// IsChild reports whether this process is the re-executed child of
+// Background: its parent already did the start-up work it did before it
+// called Background.
+func IsChild(lookupEnv func(string) (string, bool)) bool {
+	v, ok := lookupEnv(EnvChild)
+	return ok && v != ""
+}
+
 // ErrChildFailed means the background child exited before it was ready.
 var ErrChildFailed = errors.New("daemon exited before it was ready")
 
@@ -65,7 +73,7 @@ var ErrChildFailed = errors.New("daemon exited before it was ready")
 // is then right from the start), never through /proc/self/exe (which
 // would make it "exe").
 func Background(name string, args []string, lookupEnv func(string) (string, bool), keepStderr io.Writer) (isChild bool, ready func(), err error) {
-	if v, ok := lookupEnv(EnvChild); ok && v != "" {
+	if IsChild(lookupEnv) {
 		pipe := os.NewFile(3, "ready")
 		return true, func() { pipe.Write([]byte{1}); pipe.Close() }, nil
 	}

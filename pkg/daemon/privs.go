@@ -2,22 +2,8 @@ package daemon
 
 import (
 	"fmt"
-	"os"
 	"syscall"
 )
-
-// OwnerOf returns the uid and gid owning path.
-func OwnerOf(path string) (uid, gid int, err error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0, 0, err
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, fmt.Errorf("%s: no ownership information", path)
-	}
-	return int(sys.Uid), int(sys.Gid), nil
-}
 
 // DropTo switches every thread of the process to uid/gid with no
 // supplementary groups (Go applies set*id to all threads). Afterwards the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // ErrExists is returned when the target exists and overwrite is false.
@@ -77,4 +78,17 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Owner returns the uid and gid that own path.
+func Owner(path string) (uid, gid int, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, fmt.Errorf("%s: no ownership information", path)
+	}
+	return int(sys.Uid), int(sys.Gid), nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"nfsrecover/pkg/daemon"
+	"nfsrecover/pkg/fileutil"
 	"nfsrecover/pkg/store"
 )
 
@@ -27,8 +28,8 @@ func LoadState(db *store.DB) (int32, error) {
 	switch {
 	case err != nil:
 		return 0, err
-	case ok && state%2 == 1:
-		return state, nil // the usual case: nothing to write
+	case ok && state&1 == 1:
+		return state, nil // the usual case (negative odd values too): nothing to write
 	case !ok:
 		state = 3
 	default:
@@ -56,7 +57,7 @@ func DropToOwner(stateDir, dbPath string, log *slog.Logger) error {
 	if stateDir == "" || os.Geteuid() != 0 {
 		return nil
 	}
-	uid, gid, err := daemon.OwnerOf(filepath.Join(stateDir, "sm"))
+	uid, gid, err := fileutil.Owner(filepath.Join(stateDir, "sm"))
 	if err != nil {
 		log.Warn("state directory has no sm/: staying root", "dir", stateDir, "err", err)
 		return nil

@@ -16,7 +16,7 @@ func TestLoadState(t *testing.T) {
 	for _, c := range []struct {
 		stored *int32
 		want   int32
-	}{{nil, 3}, {ptr(3), 3}, {ptr(8), 9}, {ptr(11), 11}} {
+	}{{nil, 3}, {ptr(3), 3}, {ptr(8), 9}, {ptr(11), 11}, {ptr(-5), -5}, {ptr(-6), -5}, {ptr(0), 1}} {
 		if c.stored != nil {
 			db.Update(func(tx *store.Tx) error { return tx.PutNSMState(*c.stored) })
 		}

@@ -28,7 +28,7 @@ func TestNextState(t *testing.T) {
 		cur  int32
 		ok   bool
 		want int32
-	}{{0, false, 3}, {3, true, 5}, {4, true, 7}, {1, true, 3}, {-2, true, 3}}
+	}{{0, false, 3}, {3, true, 5}, {4, true, 7}, {1, true, 3}, {0, true, 3}, {-2, true, 1}, {-5, true, -3}}
 	for _, c := range cases {
 		if got := NextState(c.cur, c.ok); got != c.want {
 			t.Errorf("NextState(%d,%v) = %d, want %d", c.cur, c.ok, got, c.want)

@@ -19,16 +19,24 @@ type Plan struct {
 	Retired int // monitors moved to the notify list now
 }
 
-// NextState is the state after a reboot: odd, +2, first value 3 (an even
-// or missing state is first made odd, as nfs-utils does).
+// NextState is the state after a reboot, as nfs-utils' nsm_get_state
+// computes it: a missing state counts as 1, an even one (zero and
+// negative values included: agents write random states) is first made
+// odd, then it advances by 2. The first state is therefore 3.
 func NextState(cur int32, ok bool) int32 {
-	if !ok || cur < 1 {
-		cur = 1
+	return Current(cur, ok) + 2
+}
+
+// Current is the state as read without advancing it: 1 when missing, an
+// even one made odd.
+func Current(cur int32, ok bool) int32 {
+	if !ok {
+		return 1
 	}
-	if cur%2 == 0 {
+	if cur&1 == 0 {
 		cur++
 	}
-	return cur + 2
+	return cur
 }
 
 // Options control Prepare.
@@ -67,15 +75,9 @@ func Prepare(db *store.DB, o Options) (Plan, error) {
 		if err != nil {
 			return err
 		}
-		p.State = cur
-		if !ok || cur < 1 {
-			p.State = 1
-		}
+		p.State = Current(cur, ok)
 		resumed := o.BootID != "" && tx.NotifyBoot() == o.BootID && ok
 		if len(p.Peers) == 0 || !o.Bump || resumed && !o.Force {
-			if p.State%2 == 0 {
-				p.State++
-			}
 			return nil
 		}
 		p.State, p.Bumped = NextState(cur, ok), true

@@ -15,6 +15,7 @@ import (
 
 	"nfsrecover/pkg/logging"
 	"nfsrecover/pkg/nsm"
+	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/nsmdir"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/store"
@@ -56,9 +57,21 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer cbConn.Close()
 	open := func() (*store.DB, error) { return store.Open(cfg.DBPath, nil) }
+	var mirror *nsmdir.Mirror
+	if cfg.StateDir != "" {
+		mirror = &nsmdir.Mirror{Dir: cfg.StateDir}
+		if err := reconcile(open, cfg.StateDir, log); err != nil {
+			return err
+		}
+	}
 	state, monitors, err := loadAll(open)
 	if err != nil {
 		return err
+	}
+	if mirror != nil && !smdir.ReadLive(cfg.StateDir).HasState {
+		if err := mirror.SetState(state); err != nil { // as rpc.statd creates a missing state file
+			return fmt.Errorf("statd: %w", err)
+		}
 	}
 	if err := nsmdir.TellKernel(orString(cfg.KernelStateFile, nsmdir.KernelStateFile), state); err != nil {
 		log.Warn("cannot tell the kernel our NSM state", "err", err)
@@ -75,7 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 	committer := store.NewCommitter(open)
 	canon := &Canonicalizer{}
 	svc := &Service{List: list, Commit: committer, State: func() int32 { return state }, Canon: canon.Canon,
-		Queue: sender.Queue, AllowIPv6Loopback: cfg.AllowIPv6Loopback, Log: log}
+		Queue: sender.Queue, AllowIPv6Loopback: cfg.AllowIPv6Loopback, Log: log, Mirror: mirror}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var callouts *Callouts
@@ -95,6 +108,24 @@ func orString(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// reconcile brings the database in step with the state directory's files
+// (nsmdir.Reconcile) and logs what could not be read.
+func reconcile(open func() (*store.DB, error), dir string, log *slog.Logger) error {
+	db, err := open()
+	if err != nil {
+		return fmt.Errorf("statd: %w", err)
+	}
+	defer db.Close()
+	skipped, err := nsmdir.Reconcile(db, dir)
+	for _, s := range skipped {
+		log.Warn("Failed to read monitor data", "what", s)
+	}
+	if err != nil {
+		return fmt.Errorf("statd: %w", err)
+	}
+	return nil
 }
 
 // loadAll reads the state number and the monitor list in one open.

@@ -17,6 +17,7 @@ import (
 
 	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/nsm"
+	"nfsrecover/pkg/nsmdir"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/store"
 )
@@ -53,6 +54,8 @@ type Service struct {
 	Queue func(Callback)
 	// Callout runs the HA callout with these arguments, asynchronously.
 	Callout func(args ...string)
+	// Mirror keeps the state directory's sm/ files in step; nil: none.
+	Mirror *nsmdir.Mirror
 	// AllowIPv6Loopback accepts SM_MON and friends from ::1 too.
 	AllowIPv6Loopback bool
 	Now               func() time.Time
@@ -189,6 +192,11 @@ func (s *Service) mon(ctx context.Context, r *oncrpc.Request) (any, error) {
 	if dup && old.Priv == m.Priv {
 		return &nsm.SmStatRes{ResStat: nsm.StatSucc, State: s.State()}, nil // no I/O
 	}
+	// The sm/ file first, as rpc.statd writes it, then the database.
+	if err := s.Mirror.Monitor(m); err != nil {
+		s.log().Error("SM_MON: cannot write the sm/ record", "mon_name", id.MonName, "err", err)
+		return failed, nil
+	}
 	err = s.Commit.Do(ctx, func(tx *store.Tx) error {
 		if dup {
 			if err := tx.DeleteMonitor(old.Monitor); err != nil {
@@ -199,6 +207,9 @@ func (s *Service) mon(ctx context.Context, r *oncrpc.Request) (any, error) {
 	})
 	if err != nil {
 		s.log().Error("SM_MON: cannot record the monitor", "mon_name", id.MonName, "err", err)
+		if !dup {
+			s.Mirror.Unmonitor(m) // best effort: the kernel will retry
+		}
 		return failed, nil
 	}
 	s.install(m)
@@ -252,6 +263,11 @@ func (s *Service) callout(args ...string) {
 func (s *Service) drop(ctx context.Context, victims []Entry) error {
 	if len(victims) == 0 {
 		return nil
+	}
+	for _, v := range victims {
+		if err := s.Mirror.Unmonitor(v.Monitor); err != nil {
+			s.log().Error("cannot remove the sm/ record", "mon_name", v.MonName, "err", err)
+		}
 	}
 	err := s.Commit.Do(ctx, func(tx *store.Tx) error {
 		for _, v := range victims {

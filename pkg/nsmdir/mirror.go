@@ -1,0 +1,177 @@
+package nsmdir
+
+import (
+	"fmt"
+	"sync"
+
+	"nfsrecover/pkg/legacy/smdir"
+	"nfsrecover/pkg/store"
+)
+
+// Mirror keeps a state directory's nfs-utils files (sm/, sm.bak/, state)
+// in step with the database while statd or sm-notify runs. HA agents copy,
+// edit and delete those files, so they are a live interface: every change
+// reaches them, durably, before it is acknowledged. The zero Dir means no
+// mirror.
+//
+// The rule when files and database disagree is Reconcile's: at start, a
+// directory holding any NSM file of its own is the record.
+type Mirror struct {
+	Dir string
+	mu  sync.Mutex // one change at a time: record files are rewritten whole
+
+	// Removals from sm.bak/ that wait for the next batch (Notified).
+	bmu      sync.Mutex
+	pending  []removal
+	flushing bool
+}
+
+type removal struct {
+	rec  store.Monitor
+	done chan error
+}
+
+func (m *Mirror) do(f func() error) error {
+	if m == nil || m.Dir == "" {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return f()
+}
+
+// Monitor records rec in sm/ (SM_MON).
+func (m *Mirror) Monitor(rec store.Monitor) error {
+	return m.do(func() error { return smdir.AddRecord(m.Dir, "sm", rec) })
+}
+
+// Unmonitor removes rec from sm/ (SM_UNMON, SM_UNMON_ALL).
+func (m *Mirror) Unmonitor(rec store.Monitor) error {
+	return m.do(func() error { return smdir.RemoveRecord(m.Dir, "sm", rec) })
+}
+
+// Notified removes rec from sm.bak/ once its peer answered (sm-notify),
+// and returns once that is durable. Concurrent calls share batches: the
+// caller that finds no batch running writes every removal queued until
+// the queue is empty, each file rewritten once and the directory synced
+// once per batch.
+func (m *Mirror) Notified(rec store.Monitor) error {
+	if m == nil || m.Dir == "" {
+		return nil
+	}
+	r := removal{rec, make(chan error, 1)}
+	m.bmu.Lock()
+	m.pending = append(m.pending, r)
+	if m.flushing {
+		m.bmu.Unlock()
+		return <-r.done
+	}
+	m.flushing = true
+	for len(m.pending) > 0 {
+		batch := m.pending
+		m.pending = nil
+		m.bmu.Unlock()
+		recs := make([]store.Monitor, len(batch))
+		for i, b := range batch {
+			recs[i] = b.rec
+		}
+		err := m.do(func() error { return smdir.RemoveRecords(m.Dir, "sm.bak", recs) })
+		for _, b := range batch {
+			b.done <- err
+		}
+		m.bmu.Lock()
+	}
+	m.flushing = false
+	m.bmu.Unlock()
+	return <-r.done
+}
+
+// Retire moves sm/ into sm.bak/ (sm-notify, before it sends anything).
+func (m *Mirror) Retire() error { return m.do(func() error { return smdir.Retire(m.Dir) }) }
+
+// SetState writes the state file.
+func (m *Mirror) SetState(s int32) error {
+	return m.do(func() error { return smdir.WriteState(m.Dir, s) })
+}
+
+// Reconcile brings the database and the directory in step at start:
+//
+//   - a directory holding any NSM file of its own (a record file in sm/ or
+//     sm.bak/, even empty, or a state file) is the record: the database's
+//     monitor list, notify list and state become the files' (an agent may
+//     have copied, edited or deleted them while we were stopped, or written
+//     a random state, as Pacemaker's nfsserver does);
+//   - an empty directory takes the database's lists and state, written out
+//     as files (the first start over a database that predates the mirror).
+//
+// It returns what could not be read from the files.
+func Reconcile(db *store.DB, dir string) ([]string, error) {
+	if smdir.HasAny(dir) {
+		d := smdir.ReadLive(dir)
+		err := db.Update(func(tx *store.Tx) error { return replaceLists(tx, d) })
+		if err != nil {
+			return d.Skipped, fmt.Errorf("nsmdir: adopt %s: %w", dir, err)
+		}
+		return d.Skipped, nil
+	}
+	c, err := db.Dump()
+	if err != nil {
+		return nil, fmt.Errorf("nsmdir: %w", err)
+	}
+	var state int32
+	var ok bool
+	if err := db.View(func(tx *store.Tx) (err error) { state, ok, err = tx.NSMState(); return err }); err != nil {
+		return nil, fmt.Errorf("nsmdir: %w", err)
+	}
+	for _, l := range []struct {
+		sub string
+		ms  []store.Monitor
+	}{{"sm", c.Monitors}, {"sm.bak", c.Notify}} {
+		for _, r := range l.ms {
+			if err := smdir.AddRecord(dir, l.sub, r); err != nil {
+				return nil, fmt.Errorf("nsmdir: write out %s: %w", dir, err)
+			}
+		}
+	}
+	if ok {
+		if err := smdir.WriteState(dir, state); err != nil {
+			return nil, fmt.Errorf("nsmdir: write out %s: %w", dir, err)
+		}
+	}
+	return nil, nil
+}
+
+// replaceLists makes the database's lists and state those of d.
+func replaceLists(tx *store.Tx, d smdir.Dir) error {
+	var mons, notes []store.Monitor
+	if err := tx.ForEachMonitor(func(m store.Monitor) error { mons = append(mons, m); return nil }); err != nil {
+		return err
+	}
+	if err := tx.ForEachNotify(func(m store.Monitor) error { notes = append(notes, m); return nil }); err != nil {
+		return err
+	}
+	for _, m := range mons {
+		if err := tx.DeleteMonitor(m); err != nil {
+			return err
+		}
+	}
+	for _, m := range notes {
+		if err := tx.DeleteNotify(m); err != nil {
+			return err
+		}
+	}
+	for _, m := range d.Monitors {
+		if err := tx.PutMonitor(m); err != nil {
+			return err
+		}
+	}
+	for _, m := range d.Notify {
+		if err := tx.PutNotify(m); err != nil {
+			return err
+		}
+	}
+	if d.HasState {
+		return tx.PutNSMState(d.State)
+	}
+	return nil
+}
