@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/store"
 )
 
@@ -39,28 +40,18 @@ func startPeers(t *testing.T) string {
 	return got
 }
 
-// addPeers puts monitors for n new peers into the monitor list, as statd
-// would have before this boot.
+// addPeers puts records for n new peers into the state directory's
+// monitor list (sm/), as statd would have before this boot, durably.
 func (r *rig) addPeers(round, n int) {
 	r.t.Helper()
-	bad := r.withCopy(r.path("nsm", "nfsrecover.db"), func(db *store.DB) []string {
-		err := db.Update(func(tx *store.Tx) error {
-			for i := 0; i < n; i++ {
-				a := fmt.Sprintf("127.1.%d.%d", round, i+1)
-				if err := tx.PutMonitor(store.Monitor{MonName: a, DNSName: a, MyName: "srv.example", Prog: 100021, Vers: 3, Proc: 16}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return []string{err.Error()}
+	for i := 0; i < n; i++ {
+		a := fmt.Sprintf("127.1.%d.%d", round, i+1)
+		m := store.Monitor{MonName: a, DNSName: a, MyName: "srv.example", Prog: 100021, Vers: 3, Proc: 16}
+		if err := smdir.AddRecord(r.path("nsm"), "sm", m); err != nil {
+			r.t.Fatal(err)
 		}
-		return nil
-	})
-	if bad != nil {
-		r.t.Fatal(bad)
 	}
+	r.fs.SyncAll()
 }
 
 var notifiedLine = regexp.MustCompile(`msg="peer notified" peer=(\S+)`)
@@ -108,6 +99,11 @@ func (r *rig) notifyRound(round int, sent string) []string {
 	}
 	r.cut()
 	<-scanned
+	if mu.Lock(); len(notified) == 0 {
+		mu.Unlock()
+		return []string{"no peer was reported notified before the cut"}
+	}
+	mu.Unlock()
 	var state int32
 	var stateOK bool
 	bad := r.withCopy(r.path("nsm", "nfsrecover.db"), func(db *store.DB) []string {
@@ -118,6 +114,11 @@ func (r *rig) notifyRound(round int, sent string) []string {
 		var bad []string
 		left := map[string]bool{}
 		for _, m := range append(c.Notify, c.Monitors...) {
+			left[m.DNSName] = true
+		}
+		// The files are the record too: what the next run would notify.
+		files := smdir.ReadLive(r.path("nsm"))
+		for _, m := range append(files.Notify, files.Monitors...) {
 			left[m.DNSName] = true
 		}
 		mu.Lock()
@@ -135,8 +136,10 @@ func (r *rig) notifyRound(round int, sent string) []string {
 		var addr, name string
 		var st int32
 		if _, err := fmt.Sscan(l, &addr, &name, &st); err == nil && strings.HasPrefix(addr, fmt.Sprintf("127.1.%d.", round)) {
-			if !stateOK || st != state {
-				bad = append(bad, fmt.Sprintf("%s was sent state %d but the stored state is %d (stored: %v)", addr, st, state, stateOK))
+			file := smdir.ReadLive(r.path("nsm"))
+			if !stateOK || st != state || !file.HasState || file.State != st {
+				bad = append(bad, fmt.Sprintf("%s was sent state %d but the database has %d (%v) and the state file %d (%v)",
+					addr, st, state, stateOK, file.State, file.HasState))
 				break
 			}
 		}

@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/logging"
 	"nfsrecover/pkg/nsm"
-	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/nsmdir"
 	"nfsrecover/pkg/oncrpc"
 	"nfsrecover/pkg/store"

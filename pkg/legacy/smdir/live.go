@@ -98,9 +98,9 @@ func AddRecord(dir, sub string, m store.Monitor) error {
 	if err := ValidName(m.DNSName); err != nil {
 		return fmt.Errorf("smdir: %w", err)
 	}
-	list := filepath.Join(dir, sub)
-	if err := os.MkdirAll(list, 0o700); err != nil {
-		return fmt.Errorf("smdir: %w", err)
+	list, err := ensureList(dir, sub)
+	if err != nil {
+		return err
 	}
 	path := filepath.Join(list, m.DNSName)
 	old, err := readFile(path, m.DNSName)
@@ -117,6 +117,26 @@ func AddRecord(dir, sub string, m store.Monitor) error {
 		}
 	}
 	return rewrite(path, append(lines, FormatLine(m)))
+}
+
+// ensureList returns dir/sub, creating it (0700, owned like dir) durably
+// when it is missing: its entry in dir must survive a power cut as much
+// as the records in it.
+func ensureList(dir, sub string) (string, error) {
+	list := filepath.Join(dir, sub)
+	if _, err := os.Stat(list); err == nil {
+		return list, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("smdir: %w", err)
+	}
+	if err := os.Mkdir(list, 0o700); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("smdir: %w", err)
+	}
+	if err := ownLikeDir(list); err != nil {
+		return "", fmt.Errorf("smdir: %w", err)
+	}
+	return list, fileutil.SyncDir(dir)
 }
 
 // createRecord writes a new record file, durably.
@@ -266,8 +286,8 @@ func Retire(dir string) error {
 	} else if err != nil {
 		return fmt.Errorf("smdir: %w", err)
 	}
-	if err := os.MkdirAll(bak, 0o700); err != nil {
-		return fmt.Errorf("smdir: %w", err)
+	if _, err := ensureList(dir, "sm.bak"); err != nil {
+		return err
 	}
 	var names []string
 	for _, e := range ents {
