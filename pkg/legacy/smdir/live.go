@@ -18,8 +18,9 @@ import (
 // while they run, as nfs-utils does it, but durably: every change is
 // fsync'd, and so is its directory.
 
-// Record file modes as nfs-utils leaves them: a new file is created 0600;
-// a rewritten one is created 0644 under rpc.statd's umask 007.
+// File modes as nfs-utils 2.6.2 leaves them (the mirror test compares them
+// with the real rpc.statd's): a record file is created 0600, and a
+// rewritten one is 0640 (0644 under rpc.statd's umask 007).
 const (
 	modeNew       = 0o600
 	modeRewritten = 0o640
@@ -110,11 +111,20 @@ func AddRecord(dir, sub string, m store.Monitor) error {
 	case err != nil:
 		return err
 	}
+	// As rpc.statd: the line with the same names goes first (the file
+	// with it when it was the only one), then the new line is appended,
+	// or written to a new file.
 	var lines []string
 	for _, o := range old {
 		if !sameRecord(o, m) {
 			lines = append(lines, FormatLine(o))
 		}
+	}
+	if len(lines) == 0 {
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("smdir: %w", err)
+		}
+		return createRecord(path, FormatLine(m))
 	}
 	return rewrite(path, append(lines, FormatLine(m)))
 }
