@@ -2,6 +2,7 @@ package statd_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"nfsrecover/internal/testenv"
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
 )
@@ -131,5 +133,82 @@ func TestMirrorMatchesRealStatd(t *testing.T) {
 		if real[i] != ours[i] {
 			t.Errorf("after step %d the state directories differ:\n--- real rpc.statd\n%s\n--- ours\n%s", i, real[i], ours[i])
 		}
+	}
+}
+
+// TestNotifyFromEditedFilesMatchesRealSmNotify: a state directory as HA
+// agents leave it (a CTDB record line with vers 4 and an all-zero priv, a
+// kernel line, an empty file made with touch, a random negative state) is
+// copied twice; the real sm-notify runs on one copy and ours on the other
+// (-d -f -P). Both send the same SM_NOTIFYs to the same peers and leave
+// the same files behind.
+func TestNotifyFromEditedFilesMatchesRealSmNotify(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, "/usr/sbin/sm-notify")
+	work := t.TempDir()
+	helper := filepath.Join(work, "nsmhelper")
+	if out, err := exec.Command("go", "build", "-o", helper, "nfsrecover/scripts/nsmhelper").CombinedOutput(); err != nil {
+		t.Fatalf("building nsmhelper: %v %s", err, out)
+	}
+	sent := filepath.Join(work, "sent.txt")
+	peers := exec.Command(helper, "peers", "100000", sent) // every 127.x.y.z answers; none silent
+	out, _ := peers.StdoutPipe()
+	if err := peers.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { peers.Process.Kill(); peers.Wait() }()
+	if _, err := out.Read(make([]byte, 6)); err != nil {
+		t.Fatalf("fake peers: %v", err)
+	}
+	lines := map[string]string{
+		"127.5.0.1":     "0100007f 000186b5 00000004 00000010 00000000000000000000000000000000 127.5.0.1 10.1.2.3\n",
+		"127.5.0.2":     "0100007f 000186b5 00000003 00000010 00112233445566778899aabbccddeeff 127.5.0.2 srv.example\n",
+		"empty.example": "",
+	}
+	state := make([]byte, 4)
+	binary.NativeEndian.PutUint32(state, uint32(0xfffffff8)) // -8: even and negative
+	template := func() string {
+		d := t.TempDir()
+		for _, s := range []string{"sm", "sm.bak"} {
+			os.Mkdir(filepath.Join(d, s), 0o700)
+		}
+		for name, l := range lines {
+			os.WriteFile(filepath.Join(d, "sm", name), []byte(l), 0o600)
+		}
+		os.WriteFile(filepath.Join(d, "state"), state, 0o644)
+		return d
+	}
+	notifications := func() []string {
+		raw, _ := os.ReadFile(sent)
+		os.WriteFile(sent, nil, 0o644)
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+			if f := strings.Fields(l); len(f) == 4 {
+				got = append(got, strings.Join(f[:3], " ")) // addr name state
+			}
+		}
+		sort.Strings(got)
+		return got
+	}
+	realDir, ourDir := template(), template()
+	if out, err := exec.Command("/usr/sbin/sm-notify", "-d", "-f", "-P", realDir).CombinedOutput(); err != nil {
+		t.Fatalf("real sm-notify: %v %s", err, out)
+	}
+	realSent := notifications()
+	link := filepath.Join(work, "sm-notify")
+	os.Symlink(bin, link)
+	cmd := exec.Command(link, "-d", "-f", "-P", ourDir, "--pid-file", filepath.Join(work, "guard"),
+		"--nsm-state-file", filepath.Join(work, "kstate"), "--end-grace-file", filepath.Join(work, "grace"))
+	cmd.Env = []string{"NFSRECOVER_NFS_CONF=/nonexistent"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("our sm-notify: %v %s", err, out)
+	}
+	ourSent := notifications()
+	if len(realSent) == 0 || fmt.Sprint(realSent) != fmt.Sprint(ourSent) {
+		t.Errorf("SM_NOTIFYs sent (addr name state):\n real: %q\n ours: %q", realSent, ourSent)
+	}
+	t.Logf("both sent %q", realSent)
+	if r, o := dirSnapshot(t, realDir), dirSnapshot(t, ourDir); r != o {
+		t.Errorf("state directories after the run:\n--- real sm-notify\n%s\n--- ours\n%s", r, o)
 	}
 }
