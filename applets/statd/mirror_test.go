@@ -140,8 +140,10 @@ func TestMirrorMatchesRealStatd(t *testing.T) {
 // agents leave it (a CTDB record line with vers 4 and an all-zero priv, a
 // kernel line, an empty file made with touch, a random negative state) is
 // copied twice; the real sm-notify runs on one copy and ours on the other
-// (-d -f -P). Both send the same SM_NOTIFYs to the same peers and leave
-// the same files behind.
+// (-d -f -P), each stopped after 5 s by timeout(1) as CTDB stops it,
+// because one peer never answers. Both send the same SM_NOTIFYs to the
+// answering peers and leave the same files behind: the silent peer's
+// record in sm.bak/.
 func TestNotifyFromEditedFilesMatchesRealSmNotify(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.NeedTools(t, "/usr/sbin/sm-notify")
@@ -151,7 +153,7 @@ func TestNotifyFromEditedFilesMatchesRealSmNotify(t *testing.T) {
 		t.Fatalf("building nsmhelper: %v %s", err, out)
 	}
 	sent := filepath.Join(work, "sent.txt")
-	peers := exec.Command(helper, "peers", "100000", sent) // every 127.x.y.z answers; none silent
+	peers := exec.Command(helper, "peers", "16", sent) // 127.x.y.z answers unless z%16 == 15
 	out, _ := peers.StdoutPipe()
 	if err := peers.Start(); err != nil {
 		t.Fatal(err)
@@ -164,6 +166,7 @@ func TestNotifyFromEditedFilesMatchesRealSmNotify(t *testing.T) {
 		"127.5.0.1":     "0100007f 000186b5 00000004 00000010 00000000000000000000000000000000 127.5.0.1 10.1.2.3\n",
 		"127.5.0.2":     "0100007f 000186b5 00000003 00000010 00112233445566778899aabbccddeeff 127.5.0.2 srv.example\n",
 		"empty.example": "",
+		"127.5.0.15":    "0100007f 000186b5 00000003 00000010 0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f 127.5.0.15 srv.example\n", // silent
 	}
 	state := make([]byte, 4)
 	binary.NativeEndian.PutUint32(state, uint32(0xfffffff8)) // -8: even and negative
@@ -191,16 +194,18 @@ func TestNotifyFromEditedFilesMatchesRealSmNotify(t *testing.T) {
 		return got
 	}
 	realDir, ourDir := template(), template()
-	if out, err := exec.Command("/usr/sbin/sm-notify", "-d", "-f", "-P", realDir).CombinedOutput(); err != nil {
+	// timeout(1) ends each run with SIGTERM (exit 124) while the silent
+	// peer is still being retried.
+	if out, err := exec.Command("timeout", "5", "/usr/sbin/sm-notify", "-d", "-f", "-P", realDir).CombinedOutput(); exitCode(err) != 124 {
 		t.Fatalf("real sm-notify: %v %s", err, out)
 	}
 	realSent := notifications()
 	link := filepath.Join(work, "sm-notify")
 	os.Symlink(bin, link)
-	cmd := exec.Command(link, "-d", "-f", "-P", ourDir, "--pid-file", filepath.Join(work, "guard"),
+	cmd := exec.Command("timeout", "5", link, "-d", "-f", "-P", ourDir, "--pid-file", filepath.Join(work, "guard"),
 		"--nsm-state-file", filepath.Join(work, "kstate"), "--end-grace-file", filepath.Join(work, "grace"))
 	cmd.Env = []string{"NFSRECOVER_NFS_CONF=/nonexistent"}
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := cmd.CombinedOutput(); exitCode(err) != 124 {
 		t.Fatalf("our sm-notify: %v %s", err, out)
 	}
 	ourSent := notifications()
@@ -211,4 +216,19 @@ func TestNotifyFromEditedFilesMatchesRealSmNotify(t *testing.T) {
 	if r, o := dirSnapshot(t, realDir), dirSnapshot(t, ourDir); r != o {
 		t.Errorf("state directories after the run:\n--- real sm-notify\n%s\n--- ours\n%s", r, o)
 	}
+	if _, err := os.Stat(filepath.Join(ourDir, "sm.bak", "127.5.0.15")); err != nil {
+		t.Errorf("the silent peer's record is not left in sm.bak/: %v", err)
+	}
+}
+
+// exitCode returns a command's exit status (0 for success, -1 when it did
+// not run).
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
 }
