@@ -88,7 +88,7 @@ func measure(im impl, names, big int) (result, error) {
 		return r, err
 	}
 	big1 := filepath.Join(dir, "big")
-	if err := prefill(im, big1, big); err != nil {
+	if err := prefill(big1, big); err != nil {
 		return r, err
 	}
 	t0 := time.Now()
@@ -150,38 +150,24 @@ func tcpPort() uint16 {
 
 // prefill writes n monitor records: sm/ files for the real statd, the
 // database for ours.
-func prefill(im impl, dir string, n int) error {
+func prefill(dir string, n int) error {
 	ms := make([]store.Monitor, n)
 	for i := range ms {
 		name := fmt.Sprintf("10.%d.%d.%d", i/65536, i/256%256, i%256)
 		ms[i] = store.Monitor{MonName: name, DNSName: name, MyName: "srv", Prog: 100021, Vers: 3, Proc: 16}
 	}
-	if !im.ours {
-		// Plain writes (no fsync per file): this is set-up, not measured.
-		sm := filepath.Join(dir, "sm")
-		os.MkdirAll(sm, 0o700)
-		os.MkdirAll(filepath.Join(dir, "sm.bak"), 0o700)
-		for _, m := range ms {
-			if err := os.WriteFile(filepath.Join(sm, m.DNSName), []byte(smdir.FormatLine(m)), 0o600); err != nil {
-				return err
-			}
+	// Both read the same sm/ files at start: the state directory is the
+	// record for ours too (it adopts the files into its database). Plain
+	// writes (no fsync per file): this is set-up, not measured.
+	sm := filepath.Join(dir, "sm")
+	os.MkdirAll(sm, 0o700)
+	os.MkdirAll(filepath.Join(dir, "sm.bak"), 0o700)
+	for _, m := range ms {
+		if err := os.WriteFile(filepath.Join(sm, m.DNSName), []byte(smdir.FormatLine(m)), 0o600); err != nil {
+			return err
 		}
-		return nil
 	}
-	os.MkdirAll(dir, 0o700)
-	db, err := store.Open(filepath.Join(dir, "nfsrecover.db"), nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.Update(func(tx *store.Tx) error {
-		for _, m := range ms {
-			if err := tx.PutMonitor(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
 // measureFor caps one rate measurement: a statd slower than this is
