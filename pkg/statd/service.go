@@ -192,11 +192,10 @@ func (s *Service) mon(ctx context.Context, r *oncrpc.Request) (any, error) {
 	if dup && old.Priv == m.Priv {
 		return &nsm.SmStatRes{ResStat: nsm.StatSucc, State: s.State()}, nil // no I/O
 	}
-	// The sm/ file first, as rpc.statd writes it, then the database.
-	if err := s.Mirror.Monitor(m); err != nil {
-		s.log().Error("SM_MON: cannot write the sm/ record", "mon_name", id.MonName, "err", err)
-		return failed, nil
-	}
+	// The sm/ file and the database are written at once (each is synced
+	// on its own), and the reply waits for both.
+	fileDone := make(chan error, 1)
+	go func() { fileDone <- s.Mirror.Monitor(m) }()
 	err = s.Commit.Do(ctx, func(tx *store.Tx) error {
 		if dup {
 			if err := tx.DeleteMonitor(old.Monitor); err != nil {
@@ -205,17 +204,34 @@ func (s *Service) mon(ctx context.Context, r *oncrpc.Request) (any, error) {
 		}
 		return tx.PutMonitor(m)
 	})
-	if err != nil {
-		s.log().Error("SM_MON: cannot record the monitor", "mon_name", id.MonName, "err", err)
-		if !dup {
-			s.Mirror.Unmonitor(m) // best effort: the kernel will retry
-		}
+	if ferr := <-fileDone; ferr != nil || err != nil {
+		s.log().Error("SM_MON: cannot record the monitor", "mon_name", id.MonName, "file", ferr, "database", err)
+		s.undoMon(ctx, m, old, dup, ferr == nil, err == nil) // best effort: the kernel will retry
 		return failed, nil
 	}
 	s.install(m)
 	s.callout("add-client", m.MonName, m.MyName)
 	s.log().Info("monitoring", "mon_name", m.MonName, "my_name", m.MyName, "new_cookie", dup)
 	return &nsm.SmStatRes{ResStat: nsm.StatSucc, State: s.State()}, nil
+}
+
+// undoMon takes back the half of an SM_MON that was written when the
+// other half failed.
+func (s *Service) undoMon(ctx context.Context, m store.Monitor, old Entry, dup, fileWritten, dbWritten bool) {
+	if fileWritten && !dup {
+		s.Mirror.Unmonitor(m)
+	}
+	if dbWritten {
+		s.Commit.Do(ctx, func(tx *store.Tx) error {
+			if err := tx.DeleteMonitor(m); err != nil {
+				return err
+			}
+			if dup {
+				return tx.PutMonitor(old.Monitor)
+			}
+			return nil
+		})
+	}
 }
 
 // findMon returns the entry SM_MON would duplicate, if any (a copy).
