@@ -232,3 +232,47 @@ func exitCode(err error) int {
 	}
 	return -1
 }
+
+// TestDeletedRecordsNotifyNobody replays CTDB's statd_callout_helper
+// notify, which deletes sm/* and sm.bak/* under a running statd so that
+// the system's sm-notify pings nobody: our statd monitored two peers and
+// has them in its database too, yet after the deletion our sm-notify, like
+// the real one on a copy of the same directory, notifies nobody.
+func TestDeletedRecordsNotifyNobody(t *testing.T) {
+	need(t, "/usr/sbin/rpcbind", "/usr/sbin/sm-notify")
+	dir := t.TempDir()
+	for _, d := range []string{"sm", "sm.bak"} {
+		os.Mkdir(filepath.Join(dir, d), 0o700)
+	}
+	startStatd(t, dir)
+	for i, name := range []string{"127.6.0.1", "127.6.0.2"} {
+		var m nsm.Mon
+		m.MonID = nsm.MonID{MonName: name, MyID: nsm.MyID{MyName: "server", MyProg: 100021, MyVers: 3, MyProc: 16}}
+		m.Priv[0] = byte(i)
+		nsmCall(t, nsm.ProcMon, &m)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "sm")); len(ents) != 2 {
+		t.Fatalf("statd mirrored %d records, want 2", len(ents))
+	}
+	if out, err := exec.Command("sh", "-c", fmt.Sprintf("rm -f %[1]s/sm/* %[1]s/sm.bak/*", dir)).CombinedOutput(); err != nil {
+		t.Fatalf("rm: %v %s", err, out)
+	}
+	copyDir := t.TempDir()
+	if out, err := exec.Command("sh", "-c", fmt.Sprintf("cp -rp %s/sm %s/sm.bak %s/state %s", dir, dir, dir, copyDir)).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	realOut, err := exec.Command("/usr/sbin/sm-notify", "-d", "-f", "-P", copyDir).CombinedOutput()
+	if err != nil || !strings.Contains(string(realOut), "No hosts to notify") {
+		t.Fatalf("real sm-notify on the emptied directory: %v %s", err, realOut)
+	}
+	link := filepath.Join(t.TempDir(), "sm-notify")
+	os.Symlink(bin, link)
+	cmd := exec.Command(link, "-d", "-f", "-P", dir, "--db", filepath.Join(dir, "nfsrecover.db"),
+		"--pid-file", filepath.Join(copyDir, "guard"), "--nsm-state-file", filepath.Join(copyDir, "kstate"),
+		"--end-grace-file", filepath.Join(copyDir, "grace"), "--deadline", "5s")
+	cmd.Env = []string{"NFSRECOVER_NFS_CONF=/nonexistent"}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "no hosts to notify") {
+		t.Errorf("our sm-notify after the records were deleted: %v\n%s", err, out)
+	}
+}
