@@ -108,6 +108,9 @@ func (m *Mirror) SetState(s int32) error {
 func Reconcile(db *store.DB, dir string) ([]string, error) {
 	if smdir.HasAny(dir) {
 		d := smdir.ReadLive(dir)
+		if same, err := agrees(db, d); err != nil || same {
+			return d.Skipped, err // a restart: nothing to write
+		}
 		err := db.Update(func(tx *store.Tx) error { return replaceLists(tx, d) })
 		if err != nil {
 			return d.Skipped, fmt.Errorf("nsmdir: adopt %s: %w", dir, err)
@@ -139,6 +142,41 @@ func Reconcile(db *store.DB, dir string) ([]string, error) {
 		}
 	}
 	return nil, nil
+}
+
+// agrees reports whether the database already holds d's lists and state.
+func agrees(db *store.DB, d smdir.Dir) (bool, error) {
+	c, err := db.Dump()
+	if err != nil {
+		return false, fmt.Errorf("nsmdir: %w", err)
+	}
+	var state int32
+	var ok bool
+	if err := db.View(func(tx *store.Tx) (err error) { state, ok, err = tx.NSMState(); return err }); err != nil {
+		return false, fmt.Errorf("nsmdir: %w", err)
+	}
+	return sameRecords(c.Monitors, d.Monitors) && sameRecords(c.Notify, d.Notify) &&
+		(!d.HasState || ok && state == d.State), nil
+}
+
+// sameRecords compares two lists as the files hold them: names, callback
+// and cookie, in any order.
+func sameRecords(a, b []store.Monitor) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := make(map[string]int, len(a))
+	for _, m := range a {
+		seen[m.DNSName+"/"+smdir.FormatLine(m)]++
+	}
+	for _, m := range b {
+		k := m.DNSName + "/" + smdir.FormatLine(m)
+		if seen[k] == 0 {
+			return false
+		}
+		seen[k]--
+	}
+	return true
 }
 
 // replaceLists makes the database's lists and state those of d.
