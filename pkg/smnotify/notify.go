@@ -86,8 +86,8 @@ func (n *Notifier) Run(ctx context.Context, peers []store.Monitor) Summary {
 				mu.Unlock()
 				return
 			}
-			defer func() { <-slots }()
 			err := n.peer(ctx, p)
+			<-slots // the exchange is over: the bookkeeping below must not hold up other peers
 			if err == nil && n.Done != nil {
 				err = n.Done(context.WithoutCancel(ctx), p)
 			}
