@@ -77,15 +77,8 @@ func importDir(stdout, stderr io.Writer, dbPath, from string, replace bool) erro
 				return err
 			}
 		}
-		for _, m := range d.Monitors {
-			if err := tx.PutMonitor(m); err != nil {
-				return err
-			}
-		}
-		for _, m := range d.Notify {
-			if err := tx.PutNotify(m); err != nil {
-				return err
-			}
+		if err := tx.PutMonitorLists(d.Monitors, d.Notify); err != nil {
+			return err
 		}
 		cur, ok, err := tx.NSMState()
 		if err != nil || !d.HasState || ok && cur >= d.State {

@@ -181,32 +181,11 @@ func sameRecords(a, b []store.Monitor) bool {
 
 // replaceLists makes the database's lists and state those of d.
 func replaceLists(tx *store.Tx, d smdir.Dir) error {
-	var mons, notes []store.Monitor
-	if err := tx.ForEachMonitor(func(m store.Monitor) error { mons = append(mons, m); return nil }); err != nil {
+	if err := tx.ClearMonitorLists(); err != nil {
 		return err
 	}
-	if err := tx.ForEachNotify(func(m store.Monitor) error { notes = append(notes, m); return nil }); err != nil {
+	if err := tx.PutMonitorLists(d.Monitors, d.Notify); err != nil {
 		return err
-	}
-	for _, m := range mons {
-		if err := tx.DeleteMonitor(m); err != nil {
-			return err
-		}
-	}
-	for _, m := range notes {
-		if err := tx.DeleteNotify(m); err != nil {
-			return err
-		}
-	}
-	for _, m := range d.Monitors {
-		if err := tx.PutMonitor(m); err != nil {
-			return err
-		}
-	}
-	for _, m := range d.Notify {
-		if err := tx.PutNotify(m); err != nil {
-			return err
-		}
 	}
 	if d.HasState {
 		return tx.PutNSMState(d.State)

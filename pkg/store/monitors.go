@@ -85,6 +85,22 @@ func (tx *Tx) ClearMonitorLists() error {
 	return nil
 }
 
+// PutMonitorLists adds monitors to the monitor list and notify to the
+// notify list.
+func (tx *Tx) PutMonitorLists(monitors, notify []Monitor) error {
+	for _, l := range []struct {
+		bucket []byte
+		ms     []Monitor
+	}{{bucketMonitors, monitors}, {bucketNotify, notify}} {
+		for _, m := range l.ms {
+			if err := tx.putIn(l.bucket, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (tx *Tx) putIn(bucket []byte, m Monitor) error {
 	if bytes.IndexByte([]byte(m.DNSName+m.MonName+m.MyName), 0) >= 0 {
 		return fmt.Errorf("monitor %q: names must not contain NUL", m.MonName)
