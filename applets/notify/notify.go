@@ -218,11 +218,7 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		return 1
 	}
 	mirror := &nsmdir.Mirror{Dir: cfg.stateDir}
-	skipped, err := nsmdir.Reconcile(db, cfg.stateDir)
-	for _, s := range skipped {
-		log.Warn("Failed to read monitor data", "what", s)
-	}
-	if err != nil {
+	if err := nsmdir.Reconcile(db, cfg.stateDir, log); err != nil {
 		db.Close()
 		log.Error("cannot read the state directory", "dir", cfg.stateDir, "err", err)
 		return 1

@@ -59,7 +59,8 @@ const Usage = `Usage: %s [options]
       -o, --outgoing-port  Port for outgoing connections
       -V, -v, --version    Display version information and exit.
       -n, --name           Specify a local hostname.
-      -P                   State directory path.
+      -P                   State directory path: sm/, sm.bak/ and state, kept as
+                           nfs-utils keeps them, and nfsrecover.db unless --db.
       -N                   Run in notify only mode (sm-notify, then exit).
       -L, --no-notify      Do not perform any notification.
       -H                   Specify a high-availability callout program.
@@ -282,7 +283,7 @@ func runNotify(cfg config, log *slog.Logger) int {
 	}
 	args := []string{"--db", cfg.db}
 	if cfg.stateDir != "/var/lib/nfs" {
-		args = append(args, "-P", cfg.stateDir) // like any -P, this skips the once-per-boot guard
+		args = append(args, "-P", cfg.stateDir) // a non-default -P skips the once-per-boot guard, as in nfs-utils
 	}
 	if cfg.foreground {
 		args = append(args, "-d")

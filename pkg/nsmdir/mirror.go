@@ -2,6 +2,7 @@ package nsmdir
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"nfsrecover/pkg/legacy/smdir"
@@ -104,27 +105,30 @@ func (m *Mirror) SetState(s int32) error {
 //   - an empty directory takes the database's lists and state, written out
 //     as files (the first start over a database that predates the mirror).
 //
-// It returns what could not be read from the files.
-func Reconcile(db *store.DB, dir string) ([]string, error) {
+// What cannot be read from the files is logged and skipped, as nfs-utils
+// does ("Failed to read monitor data").
+func Reconcile(db *store.DB, dir string, log *slog.Logger) error {
 	if smdir.HasAny(dir) {
 		d := smdir.ReadLive(dir)
+		for _, s := range d.Skipped {
+			log.Warn("Failed to read monitor data", "what", s)
+		}
 		if same, err := agrees(db, d); err != nil || same {
-			return d.Skipped, err // a restart: nothing to write
+			return err // a restart: nothing to write
 		}
-		err := db.Update(func(tx *store.Tx) error { return replaceLists(tx, d) })
-		if err != nil {
-			return d.Skipped, fmt.Errorf("nsmdir: adopt %s: %w", dir, err)
+		if err := db.Update(func(tx *store.Tx) error { return replaceLists(tx, d) }); err != nil {
+			return fmt.Errorf("nsmdir: adopt %s: %w", dir, err)
 		}
-		return d.Skipped, nil
+		return nil
 	}
 	c, err := db.Dump()
 	if err != nil {
-		return nil, fmt.Errorf("nsmdir: %w", err)
+		return fmt.Errorf("nsmdir: %w", err)
 	}
 	var state int32
 	var ok bool
 	if err := db.View(func(tx *store.Tx) (err error) { state, ok, err = tx.NSMState(); return err }); err != nil {
-		return nil, fmt.Errorf("nsmdir: %w", err)
+		return fmt.Errorf("nsmdir: %w", err)
 	}
 	for _, l := range []struct {
 		sub string
@@ -132,16 +136,16 @@ func Reconcile(db *store.DB, dir string) ([]string, error) {
 	}{{"sm", c.Monitors}, {"sm.bak", c.Notify}} {
 		for _, r := range l.ms {
 			if err := smdir.AddRecord(dir, l.sub, r); err != nil {
-				return nil, fmt.Errorf("nsmdir: write out %s: %w", dir, err)
+				return fmt.Errorf("nsmdir: write out %s: %w", dir, err)
 			}
 		}
 	}
 	if ok {
 		if err := smdir.WriteState(dir, state); err != nil {
-			return nil, fmt.Errorf("nsmdir: write out %s: %w", dir, err)
+			return fmt.Errorf("nsmdir: write out %s: %w", dir, err)
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // agrees reports whether the database already holds d's lists and state.

@@ -1,6 +1,7 @@
 package nsmdir
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,7 +30,7 @@ func TestReconcile(t *testing.T) {
 		tx.PutNotify(rec("10.0.0.2", "srv"))
 		return tx.PutNSMState(7)
 	})
-	if _, err := Reconcile(db, dir); err != nil {
+	if err := Reconcile(db, dir, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	d := smdir.ReadLive(dir)
@@ -40,7 +41,7 @@ func TestReconcile(t *testing.T) {
 	os.Remove(filepath.Join(dir, "sm", "10.0.0.1"))
 	smdir.AddRecord(dir, "sm", rec("10.0.0.3", "other"))
 	smdir.WriteState(dir, -8)
-	if _, err := Reconcile(db, dir); err != nil {
+	if err := Reconcile(db, dir, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := db.Dump()
@@ -51,7 +52,7 @@ func TestReconcile(t *testing.T) {
 	}
 	// In agreement: nothing is written (the database file does not change).
 	before, _ := os.Stat(db.Path())
-	if _, err := Reconcile(db, dir); err != nil {
+	if err := Reconcile(db, dir, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	if after, _ := os.Stat(db.Path()); after.ModTime() != before.ModTime() || after.Size() != before.Size() {

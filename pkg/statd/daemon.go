@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if mirror != nil && !smdir.ReadLive(cfg.StateDir).HasState {
+	if mirror != nil && !smdir.HasState(cfg.StateDir) {
 		if err := mirror.SetState(state); err != nil { // as rpc.statd creates a missing state file
 			return fmt.Errorf("statd: %w", err)
 		}
@@ -111,18 +111,14 @@ func orString(v, def string) string {
 }
 
 // reconcile brings the database in step with the state directory's files
-// (nsmdir.Reconcile) and logs what could not be read.
+// (nsmdir.Reconcile).
 func reconcile(open func() (*store.DB, error), dir string, log *slog.Logger) error {
 	db, err := open()
 	if err != nil {
 		return fmt.Errorf("statd: %w", err)
 	}
 	defer db.Close()
-	skipped, err := nsmdir.Reconcile(db, dir)
-	for _, s := range skipped {
-		log.Warn("Failed to read monitor data", "what", s)
-	}
-	if err != nil {
+	if err := nsmdir.Reconcile(db, dir, log); err != nil {
 		return fmt.Errorf("statd: %w", err)
 	}
 	return nil

@@ -36,11 +36,14 @@ func ReadLive(dir string) Dir {
 	var d Dir
 	d.Monitors = readLiveList(filepath.Join(dir, "sm"), &d)
 	d.Notify = readLiveList(filepath.Join(dir, "sm.bak"), &d)
-	raw, err := os.ReadFile(filepath.Join(dir, "state"))
+	path := filepath.Join(dir, "state")
+	raw, err := os.ReadFile(path)
 	switch {
 	case os.IsNotExist(err):
-	case err != nil || len(raw) < 4:
-		d.Skipped = append(d.Skipped, fmt.Sprintf("%s: not a state number (%d bytes, %v)", filepath.Join(dir, "state"), len(raw), err))
+	case err != nil:
+		d.Skipped = append(d.Skipped, fmt.Sprintf("%s: %v", path, err))
+	case len(raw) < 4:
+		d.Skipped = append(d.Skipped, fmt.Sprintf("%s: %d bytes, not a state number", path, len(raw)))
 	default:
 		d.State, d.HasState = int32(binary.NativeEndian.Uint32(raw)), true
 	}
@@ -71,10 +74,17 @@ func readLiveList(dir string, d *Dir) []store.Monitor {
 	return out
 }
 
+// HasState reports whether dir has a state file (without reading the
+// record files).
+func HasState(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "state"))
+	return err == nil
+}
+
 // HasAny reports whether dir holds NSM state of its own: a record file
 // (even an empty one) in sm/ or sm.bak/, or a state file.
 func HasAny(dir string) bool {
-	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+	if HasState(dir) {
 		return true
 	}
 	for _, sub := range []string{"sm", "sm.bak"} {
