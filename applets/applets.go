@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"nfsrecover/applets/cld"
 	"nfsrecover/applets/cltrack"
 	"nfsrecover/applets/dbtool"
 	"nfsrecover/applets/notify"
@@ -68,6 +69,8 @@ var Table = []Applet{
 		Summary: "tell every monitored peer that this host rebooted", OS: linuxOnly, Main: notify.Main},
 	{Name: "cltrack", Links: []string{cltrack.LegacyName}, Dir: "/sbin",
 		Summary: "NFSv4 client-tracking upcall for the kernel (nfsdcltrack), import/export", OS: linuxOnly, Main: cltrack.Main},
+	{Name: "cld", Links: []string{cld.LinkName}, Dir: "/usr/sbin",
+		Summary: "NFSv4 client-tracking daemon for the rpc_pipefs cld pipe (nfsdcld), import/export", OS: linuxOnly, Main: cld.Main},
 	{Name: "stablerestart", Dir: "/usr/sbin",
 		Summary: "inspect, verify, repair, import and export FreeBSD's nfs-stablerestart file", Main: stablerestart.Main},
 	{Name: "db", Summary: "dump or check the nfsrecover database", Main: dbtool.Main},

@@ -163,3 +163,9 @@ func Encode(m Msg) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// setStatus sets the status of a raw message.
+func setStatus(b []byte, status int16) { binary.NativeEndian.PutUint16(b[2:], uint16(status)) }
+
+// putNameLen sets the name length of a raw message.
+func putNameLen(b []byte, n int) { binary.NativeEndian.PutUint16(b[offNameLen:], uint16(n)) }

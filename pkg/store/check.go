@@ -11,6 +11,14 @@ type Contents struct {
 	Stable   []StableFile
 	Monitors []Monitor
 	Notify   []Monitor
+	// Cld is nfsdcld's state; nil until the cld applet first ran.
+	Cld *CldContents
+}
+
+// CldContents is nfsdcld's grace table and every epoch's clients.
+type CldContents struct {
+	Epochs  Epochs
+	Records map[uint64][]CldRecord
 }
 
 // DumpFile opens path read-only and returns its contents.
@@ -58,15 +66,38 @@ func (db *DB) Dump() (Contents, error) {
 				return err
 			}
 		}
-		if tx.tx.Bucket(bucketNotify) == nil {
-			return nil
+		if tx.tx.Bucket(bucketNotify) != nil {
+			if err := tx.ForEachNotify(func(m Monitor) error {
+				out.Notify = append(out.Notify, m)
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
-		return tx.ForEachNotify(func(m Monitor) error {
-			out.Notify = append(out.Notify, m)
-			return nil
-		})
+		var err error
+		out.Cld, err = tx.cldContents()
+		return err
 	})
 	return out, err
+}
+
+// cldContents reads nfsdcld's state, or nil when there is none.
+func (tx *Tx) cldContents() (*CldContents, error) {
+	e, ok, err := tx.CldEpochs()
+	if err != nil || !ok {
+		return nil, err
+	}
+	c := &CldContents{Epochs: e, Records: map[uint64][]CldRecord{}}
+	for _, n := range tx.CldEpochNumbers() {
+		c.Records[n] = []CldRecord{}
+		if err := tx.ForEachCldRecord(n, func(r CldRecord) error {
+			c.Records[n] = append(c.Records[n], r)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Check verifies the file's structure (bbolt's page-level consistency
@@ -81,7 +112,7 @@ func (db *DB) Check() []error {
 			problems = append(problems, fmt.Errorf("schema %d, want %d (open read-write to migrate)", db.schema, SchemaVersion))
 			return nil
 		}
-		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes, bucketStable, bucketMonitors, bucketNotify} {
+		for _, b := range [][]byte{bucketMeta, bucketClients, bucketHashes, bucketStable, bucketMonitors, bucketNotify, bucketCld, bucketCldEpochs} {
 			if tx.tx.Bucket(b) == nil {
 				problems = append(problems, fmt.Errorf("bucket %s missing", b))
 			}
@@ -115,10 +146,34 @@ func (db *DB) Check() []error {
 				return nil
 			})
 		}
+		problems = append(problems, tx.checkCld()...)
 		return nil
 	})
 	if err != nil {
 		problems = append(problems, err)
+	}
+	return problems
+}
+
+// checkCld verifies nfsdcld's state: the grace table decodes, its epochs
+// exist, and every record decodes.
+func (tx *Tx) checkCld() []error {
+	e, ok, err := tx.CldEpochs()
+	if err != nil {
+		return []error{err}
+	}
+	var problems []error
+	if ok {
+		for _, n := range []uint64{e.Current, e.Recovery} {
+			if _, err := tx.epoch(n); n != 0 && err != nil {
+				problems = append(problems, err)
+			}
+		}
+	}
+	for _, n := range tx.CldEpochNumbers() {
+		if err := tx.ForEachCldRecord(n, func(CldRecord) error { return nil }); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	return problems
 }

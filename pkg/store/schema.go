@@ -14,10 +14,11 @@ var migrations = []func(*bolt.Tx) error{
 	1: addStableRestart,
 	2: addMonitors,
 	3: addNotifyList,
+	4: addCld,
 }
 
 // SchemaVersion is the schema this program writes.
-const SchemaVersion = uint32(4)
+const SchemaVersion = uint32(5)
 
 // Bucket names of schema 1.
 var (

@@ -39,6 +39,12 @@ type Options struct {
 	// ReadOnly opens with a shared lock and never migrates; the file must
 	// exist. Default false.
 	ReadOnly bool
+	// File, when set, is an open read-write descriptor of the file at
+	// path, which Open uses (a duplicate of it) instead of opening path.
+	// A daemon that drops its capabilities after start-up keeps one so
+	// that it can still open a database owned by another user. The lock
+	// is then taken on the shared open file description.
+	File *os.File
 }
 
 // DB is an open database. It is safe for concurrent use by goroutines.
@@ -96,7 +102,7 @@ func Open(path string, opts *Options) (*DB, error) {
 func openBolt(path string, o Options) (*bolt.DB, error) {
 	return bolt.Open(path, 0o600, &bolt.Options{
 		ReadOnly:     o.ReadOnly,
-		OpenFile:     lockingOpener(o.Timeout, !o.ReadOnly),
+		OpenFile:     lockingOpener(o.Timeout, !o.ReadOnly, o.File),
 		FreelistType: bolt.FreelistMapType,
 	})
 }
@@ -117,13 +123,13 @@ func classify(err error) error {
 // backoff. bbolt's own flock on the same descriptor then succeeds at once;
 // its built-in retry sleeps 50ms between tries, far too coarse when the
 // kernel runs several nfsdcltrack upcalls at the same time.
-func lockingOpener(timeout time.Duration, exclusive bool) func(string, int, os.FileMode) (*os.File, error) {
+func lockingOpener(timeout time.Duration, exclusive bool, kept *os.File) func(string, int, os.FileMode) (*os.File, error) {
 	how := unix.LOCK_SH
 	if exclusive {
 		how = unix.LOCK_EX
 	}
 	return func(name string, flag int, perm os.FileMode) (*os.File, error) {
-		f, err := os.OpenFile(name, flag, perm)
+		f, err := openOrDup(name, flag, perm, kept)
 		if err != nil {
 			return nil, err
 		}
@@ -133,6 +139,18 @@ func lockingOpener(timeout time.Duration, exclusive bool) func(string, int, os.F
 		}
 		return f, nil
 	}
+}
+
+// openOrDup opens name, or duplicates kept when there is one.
+func openOrDup(name string, flag int, perm os.FileMode, kept *os.File) (*os.File, error) {
+	if kept == nil {
+		return os.OpenFile(name, flag, perm)
+	}
+	fd, err := unix.FcntlInt(kept.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate %s: %w", name, err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 func waitLock(fd, how int, timeout time.Duration) error {

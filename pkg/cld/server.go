@@ -1,0 +1,173 @@
+package cld
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"nfsrecover/pkg/store"
+)
+
+// UpcallVersion is the highest message version this server speaks; it is
+// the GetVersion answer.
+const UpcallVersion = Version2
+
+// Committer applies a change durably: Do returns nil only once the change
+// is on stable storage. store.Committer is one.
+type Committer interface {
+	Do(ctx context.Context, apply func(*store.Tx) error) error
+}
+
+// Server answers the kernel's upcalls from the nfsrecover database, as
+// nfsdcld does from its SQLite file. It is safe for concurrent use: the
+// kernel has several upcalls outstanding when several nfsd threads call,
+// and their changes commit together.
+type Server struct {
+	DB  Committer
+	Log *slog.Logger
+}
+
+// errUnsupported marks an upcall the server cannot answer (unknown
+// command): it is answered with -EOPNOTSUPP, then the pipe is reopened.
+var errUnsupported = errors.New("unsupported command")
+
+// Handle answers one upcall, raw as read from the pipe, by writing its
+// downcalls to w: each Write is one downcall. Every reply that
+// acknowledges a change is written only after the change is durable.
+// Like nfsdcld, a reply is the upcall's own bytes with the status (and
+// the member the command fills in) changed. It returns errUnsupported
+// (wrapped) when the caller should reopen the pipe, and a write error.
+func (s *Server) Handle(ctx context.Context, raw []byte, w io.Writer) error {
+	buf := append([]byte(nil), raw...)
+	m, err := Decode(raw)
+	if err != nil {
+		// A name or hash too long for its field: the change fails.
+		s.log().Error("bad upcall", "err", err)
+		status := int16(StatusEREMOTEIO)
+		if m.Cmd == Check {
+			status = StatusEACCES
+		}
+		return s.reply(w, buf, m, status)
+	}
+	switch m.Cmd {
+	case Create:
+		rec := store.CldRecord{ID: m.Name, PrincHash: m.PrincHash}
+		err = s.DB.Do(ctx, func(tx *store.Tx) error { return tx.CldCreate(rec) })
+		return s.reply(w, buf, m, s.statusOr(err, StatusEREMOTEIO, "create"))
+	case Remove:
+		err = s.DB.Do(ctx, func(tx *store.Tx) error { return tx.CldRemove(m.Name) })
+		return s.reply(w, buf, m, s.statusOr(err, StatusEREMOTEIO, "remove"))
+	case Check:
+		return s.check(ctx, w, buf, m)
+	case GraceDone:
+		err = s.DB.Do(ctx, func(tx *store.Tx) error { _, err := tx.CldGraceDone(); return err })
+		return s.reply(w, buf, m, s.statusOr(err, StatusEREMOTEIO, "grace done"))
+	case GraceStart:
+		return s.graceStart(ctx, w, buf, m)
+	case GetVersion:
+		buf[offNameLen] = UpcallVersion
+		return s.reply(w, buf, m, StatusOK)
+	}
+	s.log().Warn("unsupported upcall", "cmd", m.Cmd, "xid", m.XID)
+	if err := s.reply(w, buf, m, StatusEOPNOTSUPP); err != nil {
+		return err
+	}
+	return fmt.Errorf("command %d: %w", m.Cmd, errUnsupported)
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// statusOr maps a failed change to the status nfsdcld sends for it, and
+// logs the failure.
+func (s *Server) statusOr(err error, failed int16, what string) int16 {
+	if err != nil {
+		s.log().Error(what+" failed", "err", err)
+		return failed
+	}
+	return StatusOK
+}
+
+// reply sets the status in buf and writes it as one downcall.
+func (s *Server) reply(w io.Writer, buf []byte, m Msg, status int16) error {
+	setStatus(buf, status)
+	s.log().Debug("downcall", "cmd", m.Cmd, "xid", m.XID, "status", status)
+	n, err := w.Write(buf)
+	if err == nil && n != len(buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fmt.Errorf("downcall cmd %d xid %d: %w", m.Cmd, m.XID, err)
+	}
+	return nil
+}
+
+// check answers a "v0" kernel's Check: 0 when the client may reclaim,
+// -EACCES otherwise (also on any database error, as nfsdcld).
+func (s *Server) check(ctx context.Context, w io.Writer, buf []byte, m Msg) error {
+	var found bool
+	err := s.DB.Do(ctx, func(tx *store.Tx) error {
+		var err error
+		found, err = tx.CldCheck(m.Name)
+		return err
+	})
+	if err != nil {
+		s.log().Error("check failed", "err", err)
+	}
+	if err != nil || !found {
+		return s.reply(w, buf, m, StatusEACCES)
+	}
+	return s.reply(w, buf, m, StatusOK)
+}
+
+// graceStart opens the grace period, then sends every client of the
+// recovery epoch as a -EINPROGRESS reply on the upcall's xid, then the
+// final status. Zero-length ids are skipped; names are unique (they are
+// the keys of one bucket), so the kernel's reclaim count is exact.
+func (s *Server) graceStart(ctx context.Context, w io.Writer, buf []byte, m Msg) error {
+	var recs []store.CldRecord
+	err := s.DB.Do(ctx, func(tx *store.Tx) error {
+		e, err := tx.CldGraceStart()
+		if err != nil {
+			return err
+		}
+		recs = recs[:0]
+		return tx.ForEachCldRecord(e.Recovery, func(r store.CldRecord) error {
+			if len(r.ID) > 0 {
+				recs = append(recs, r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		s.log().Error("grace start failed", "err", err)
+		return s.reply(w, buf, m, StatusEREMOTEIO)
+	}
+	s.log().Info("grace started", "reclaimable", len(recs))
+	for _, r := range recs {
+		putClient(buf, m.Vers, r)
+		if err := s.reply(w, buf, m, StatusEINPROGRESS); err != nil {
+			return err
+		}
+	}
+	return s.reply(w, buf, m, StatusOK)
+}
+
+// putClient writes a client's name (and in version 2 its principal hash)
+// into a cleared union of the reply buffer, as nfsdcld does; the final
+// reply keeps the last client, as nfsdcld's does.
+func putClient(buf []byte, vers uint8, r store.CldRecord) {
+	clear(buf[offNameLen:])
+	putNameLen(buf, len(r.ID))
+	copy(buf[offName:], r.ID)
+	if vers == Version2 {
+		buf[offPrincLen] = uint8(len(r.PrincHash))
+		copy(buf[offPrincData:], r.PrincHash)
+	}
+}
