@@ -12,9 +12,9 @@ import (
 )
 
 // Upcall builders, as the kernel fills them.
-func getVersion() cld.Msg { return cld.Msg{Vers: cld.Version1, Cmd: cld.GetVersion} }
+func getVersion() cld.Msg        { return cld.Msg{Vers: cld.Version1, Cmd: cld.GetVersion} }
 func graceStart(v uint8) cld.Msg { return cld.Msg{Vers: v, Cmd: cld.GraceStart} }
-func graceDone(v uint8) cld.Msg { return cld.Msg{Vers: v, Cmd: cld.GraceDone} }
+func graceDone(v uint8) cld.Msg  { return cld.Msg{Vers: v, Cmd: cld.GraceDone} }
 func create(v uint8, name string, princ string) cld.Msg {
 	m := cld.Msg{Vers: v, Cmd: cld.Create, Name: []byte(name)}
 	if princ != "" {
@@ -23,8 +23,12 @@ func create(v uint8, name string, princ string) cld.Msg {
 	}
 	return m
 }
-func remove(v uint8, name string) cld.Msg { return cld.Msg{Vers: v, Cmd: cld.Remove, Name: []byte(name)} }
-func check(name string) cld.Msg      { return cld.Msg{Vers: cld.Version1, Cmd: cld.Check, Name: []byte(name)} }
+func remove(v uint8, name string) cld.Msg {
+	return cld.Msg{Vers: v, Cmd: cld.Remove, Name: []byte(name)}
+}
+func check(name string) cld.Msg {
+	return cld.Msg{Vers: cld.Version1, Cmd: cld.Check, Name: []byte(name)}
+}
 
 // boot is what a v2 kernel sends when client tracking starts.
 var boot = []step{call(getVersion()), call(graceStart(2))}

@@ -18,7 +18,7 @@ import (
 type upcall struct {
 	xid      uint32
 	msg      []byte
-	inflight bool        // fully read by a reader
+	inflight bool          // fully read by a reader
 	replies  chan []byte   // downcalls
 	failed   chan struct{} // closed when the upcall fails
 }
