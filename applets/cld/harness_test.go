@@ -68,6 +68,12 @@ type rig struct {
 // kind is "ours" or "real".
 func newRig(t *testing.T, kind string) *rig {
 	t.Helper()
+	return newRigAt(t, kind, t.TempDir())
+}
+
+// newRigAt is newRig with the daemon's storage directory (-s) given.
+func newRigAt(t *testing.T, kind, storage string) *rig {
+	t.Helper()
 	mnt := t.TempDir()
 	fs, err := pipefs.Mount(mnt)
 	if err != nil {
@@ -78,7 +84,7 @@ func newRig(t *testing.T, kind string) *rig {
 			t.Error(err)
 		}
 	})
-	r := &rig{t: t, name: kind, fs: fs, storage: t.TempDir(), log: &syncBuffer{}}
+	r := &rig{t: t, name: kind, fs: fs, storage: storage, log: &syncBuffer{}}
 	switch kind {
 	case "ours":
 		r.argv = []string{bin, "cld", "-F", "-d"}

@@ -85,6 +85,22 @@ type JSONDump struct {
 	} `json:"cltrack"`
 	Stable   []JSONStable  `json:"stablerestart"`
 	Monitors []JSONMonitor `json:"nsm_monitors"`
+	Cld      *JSONCld      `json:"cld"` // null until the cld applet first ran
+}
+
+// JSONCld is nfsdcld's state: the grace table and both record sets.
+type JSONCld struct {
+	CurrentEpoch  uint64          `json:"current_epoch"`
+	RecoveryEpoch uint64          `json:"recovery_epoch"` // 0: no grace period running
+	FirstTime     bool            `json:"first_time"`
+	Current       []JSONCldRecord `json:"current"`
+	Recovery      []JSONCldRecord `json:"recovery"`
+}
+
+// JSONCldRecord is one client of an epoch, in creation order.
+type JSONCldRecord struct {
+	ID        string `json:"id"`        // lowercase hex of the raw id
+	PrincHash string `json:"princhash"` // lowercase hex, empty when none
 }
 
 // JSONMonitor is one statd monitor record.
@@ -142,7 +158,47 @@ func toJSON(c store.Contents) JSONDump {
 	for _, s := range c.Stable {
 		d.Stable = append(d.Stable, JSONStable{Path: s.Key, Arch: s.Arch, Imported: s.Imported, Size: len(s.Data), Data: hex.EncodeToString(s.Data)})
 	}
+	if c.Cld != nil {
+		e := c.Cld.Epochs
+		d.Cld = &JSONCld{CurrentEpoch: e.Current, RecoveryEpoch: e.Recovery, FirstTime: e.FirstTime,
+			Current: cldRecords(c.Cld.Records[e.Current]), Recovery: cldRecords(c.Cld.Records[e.Recovery])}
+	}
 	return d
+}
+
+func cldRecords(recs []store.CldRecord) []JSONCldRecord {
+	out := []JSONCldRecord{}
+	for _, r := range recs {
+		out = append(out, JSONCldRecord{hex.EncodeToString(r.ID), hex.EncodeToString(r.PrincHash)})
+	}
+	return out
+}
+
+// dumpCld prints nfsdcld's grace table and both record sets.
+func dumpCld(w io.Writer, c *store.CldContents) {
+	if c == nil {
+		fmt.Fprintf(w, "\ncld (nfsdcld): not started on this database\n")
+		return
+	}
+	e := c.Epochs
+	grace := "no grace period running"
+	if e.Recovery != 0 {
+		grace = fmt.Sprintf("grace period running, recovery epoch %d", e.Recovery)
+	}
+	fmt.Fprintf(w, "\ncld (nfsdcld): current epoch %d, %s, first_time %v\n", e.Current, grace, e.FirstTime)
+	for _, set := range []struct {
+		name  string
+		epoch uint64
+	}{{"current", e.Current}, {"recovery", e.Recovery}} {
+		if set.epoch == 0 {
+			continue
+		}
+		recs := c.Records[set.epoch]
+		fmt.Fprintf(w, "  %s epoch %d: %d clients\n", set.name, set.epoch, len(recs))
+		for _, r := range recs {
+			fmt.Fprintf(w, "    %x  princhash %x\n", r.ID, r.PrincHash)
+		}
+	}
 }
 
 func dump(w io.Writer, path string, asJSON bool) error {
@@ -175,6 +231,7 @@ func dump(w io.Writer, path string, asJSON bool) error {
 	for _, s := range c.Stable {
 		fmt.Fprintf(w, "  %s  %s, %d bytes, imported %s\n", s.Key, s.Arch, len(s.Data), time.Unix(s.Imported, 0).UTC().Format(time.RFC3339))
 	}
+	dumpCld(w, c.Cld)
 	return nil
 }
 

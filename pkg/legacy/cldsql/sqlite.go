@@ -197,7 +197,7 @@ func readEpoch(db *sql.DB, table string, version int) ([]store.CldRecord, error)
 	if version >= 4 {
 		ph = "typeof(princhash), princhash"
 	}
-	q := fmt.Sprintf(`SELECT rowid, typeof(id), id, %s FROM "%s" ORDER BY id`, ph, table)
+	q := fmt.Sprintf(`SELECT rowid, typeof(id), id, %s FROM "%s" ORDER BY rowid`, ph, table) // nfsdcld streams in rowid order
 	rows, err := db.Query(q)
 	if err != nil {
 		return nil, fmt.Errorf("table %q: %w", table, err)
