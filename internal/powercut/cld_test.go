@@ -107,7 +107,7 @@ func (r *cldRig) createRound(round int) map[string]bool {
 	}
 	waitFor(60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= target })
 	close(stop)
-	r.cut() // kills the daemon: upcalls it had read fail
+	r.cut()  // kills the daemon: upcalls it had read fail
 	cancel() // the rest, still queued, are given up
 	wg.Wait()
 	mu.Lock()
