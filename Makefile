@@ -76,6 +76,7 @@ bench: build
 	./bench/cltrack.sh ./$(BIN)
 	./bench/statd.sh ./$(BIN)
 	./bench/notify.sh ./$(BIN)
+	./bench/cld.sh ./$(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 
 clean:

@@ -41,8 +41,21 @@ func newPipe(f *FS, ino uint64) *pipe {
 	return &pipe{f: f, ino: ino, calls: map[uint32]*upcall{}, handles: map[*handle]bool{}}
 }
 
+// A size far past any write keeps FUSE from taking the inode lock for
+// writes "past EOF": with parallelDirectWrites, writes run concurrently,
+// as rpc_pipefs's do (it takes no inode lock on write).
+const fakeSize = 1 << 40
+
+// Open flags bazil.org/fuse does not name: FOPEN_STREAM (no file position,
+// so no f_pos lock between writers, as for rpc_pipefs's stream-like
+// file) and FOPEN_PARALLEL_DIRECT_WRITES (Linux 6.2).
+const (
+	openStream           = fuse.OpenResponseFlags(1 << 4)
+	parallelDirectWrites = fuse.OpenResponseFlags(1 << 6)
+)
+
 func (p *pipe) Attr(_ context.Context, a *fuse.Attr) error {
-	a.Inode, a.Mode = p.ino, 0o600
+	a.Inode, a.Mode, a.Size = p.ino, 0o600, fakeSize
 	return nil
 }
 
@@ -55,7 +68,7 @@ func (p *pipe) Open(_ context.Context, _ *fuse.OpenRequest, resp *fuse.OpenRespo
 	}
 	h := &handle{p: p}
 	p.handles[h] = true
-	resp.Flags |= fuse.OpenDirectIO | fuse.OpenNonSeekable
+	resp.Flags |= fuse.OpenDirectIO | fuse.OpenNonSeekable | openStream | parallelDirectWrites
 	return h, nil
 }
 

@@ -17,8 +17,9 @@
 //   - an upcall a closing reader had half read is queued again (the
 //     kernel retries it on -EAGAIN).
 //
-// The node is a regular file opened with direct I/O and no seeking: a
-// FIFO node would be served by the kernel's own FIFO code instead.
+// The node is a regular file opened with direct I/O, no seeking and
+// parallel direct writes: a FIFO node would be served by the kernel's own
+// FIFO code instead, and rpc_pipefs serializes no writes.
 // go-fuse answers poll with ENOSYS (every file always readable), so this
 // helper uses bazil.org/fuse, which passes poll to the file system.
 package pipefs

@@ -107,40 +107,47 @@ var errReopen = errors.New("upcall of unknown version")
 
 func known(cmd uint8) bool { return cmd <= GetVersion }
 
-// next returns the next whole upcall: the 8-byte header first, then the
-// rest as its version's size says (nfs-utils 2.8.3's way, which never
-// swallows part of the next upcall).
+// next returns the next whole upcall. A read never returns bytes of two
+// upcalls, so one read of the largest size takes a whole upcall of either
+// version; the rest of a partly read upcall is read to its version's size
+// only (never further: nfs-utils before 2.8.3 read on into the next
+// upcall and could hang nfsd).
 func (s *Server) next(ctx context.Context, p Pipe) ([]byte, error) {
-	hdr := make([]byte, HdrSize, Size2)
-	if err := readFull(ctx, p, hdr); err != nil {
+	buf := make([]byte, Size2)
+	n, err := readSome(ctx, p, buf)
+	for err == nil && n < HdrSize {
+		var m int
+		m, err = readSome(ctx, p, buf[n:HdrSize])
+		n += m
+	}
+	if err != nil {
 		return nil, err
 	}
-	size := SizeOf(hdr[0])
-	if size == 0 {
-		s.log().Error("upcall of unknown version", "vers", hdr[0], "cmd", hdr[1])
-		return nil, fmt.Errorf("%w %d", errReopen, hdr[0])
+	size := SizeOf(buf[0])
+	if size == 0 || n > size {
+		s.log().Error("upcall of unknown version or size", "vers", buf[0], "cmd", buf[1], "read", n)
+		return nil, fmt.Errorf("%w %d", errReopen, buf[0])
 	}
-	raw := hdr[:size]
-	if err := readFull(ctx, p, raw[HdrSize:]); err != nil {
-		return nil, err
+	for n < size {
+		m, err := readSome(ctx, p, buf[n:size])
+		if err != nil {
+			return nil, err
+		}
+		n += m
 	}
-	return raw, nil
+	return buf[:size], nil
 }
 
-// readFull fills b from the pipe, waiting whenever it has nothing queued.
-func readFull(ctx context.Context, p Pipe, b []byte) error {
-	for got := 0; got < len(b); {
-		n, err := p.Read(b[got:])
-		if err != nil {
-			return err
+// readSome reads at least one byte into b, waiting whenever the pipe has
+// nothing queued.
+func readSome(ctx context.Context, p Pipe, b []byte) (int, error) {
+	for {
+		n, err := p.Read(b)
+		if err != nil || n > 0 {
+			return n, err
 		}
-		if n == 0 {
-			if err := p.Wait(ctx); err != nil {
-				return err
-			}
-			continue
+		if err := p.Wait(ctx); err != nil {
+			return 0, err
 		}
-		got += n
 	}
-	return nil
 }

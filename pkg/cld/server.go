@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"nfsrecover/pkg/store"
 )
@@ -150,18 +151,54 @@ func (s *Server) graceStart(ctx context.Context, w io.Writer, buf []byte, m Msg)
 		return s.reply(w, buf, m, StatusEREMOTEIO)
 	}
 	s.log().Info("grace started", "reclaimable", len(recs))
-	for _, r := range recs {
-		putClient(buf, m.Vers, r)
-		if err := s.reply(w, buf, m, StatusEINPROGRESS); err != nil {
-			return err
-		}
+	if err := s.stream(w, buf, m, recs); err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		putClient(buf, m.Vers, recs[len(recs)-1])
 	}
 	return s.reply(w, buf, m, StatusOK)
 }
 
+// StreamWriters is how many GraceStart replies are written at once. The
+// kernel files each one into a hash table, so their order does not
+// matter, and with several in flight the stream is not bound by one
+// write's latency.
+const StreamWriters = 32
+
+// stream writes one -EINPROGRESS reply per client, several at a time.
+func (s *Server) stream(w io.Writer, upcall []byte, m Msg, recs []store.CldRecord) error {
+	next := make(chan store.CldRecord)
+	errs := make(chan error, StreamWriters)
+	var wg sync.WaitGroup
+	for range min(StreamWriters, len(recs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := append([]byte(nil), upcall...)
+			for r := range next {
+				putClient(buf, m.Vers, r)
+				if err := s.reply(w, buf, m, StatusEINPROGRESS); err != nil {
+					errs <- err
+					for range next {
+					}
+					return
+				}
+			}
+		}()
+	}
+	for _, r := range recs {
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
 // putClient writes a client's name (and in version 2 its principal hash)
-// into a cleared union of the reply buffer, as nfsdcld does; the final
-// reply keeps the last client, as nfsdcld's does.
+// into a cleared union of the reply buffer, as nfsdcld does (whose final
+// reply also carries the last client).
 func putClient(buf []byte, vers uint8, r store.CldRecord) {
 	clear(buf[offNameLen:])
 	putNameLen(buf, len(r.ID))

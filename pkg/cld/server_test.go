@@ -130,6 +130,7 @@ func TestCommands(t *testing.T) {
 			t.Errorf("a streamed without its principal hash: %x", m.PrincHash)
 		}
 	}
+	slices.Sort(names) // written several at once: any order
 	if statusOf(d[len(d)-1]) != 0 || !slices.Equal(names, []string{"a", "b"}) {
 		t.Fatalf("GraceStart stream %q, final %d", names, statusOf(d[len(d)-1]))
 	}
