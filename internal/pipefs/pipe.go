@@ -19,7 +19,8 @@ type upcall struct {
 	xid      uint32
 	msg      []byte
 	inflight bool          // fully read by a reader
-	replies  chan []byte   // downcalls
+	each     func([]byte)  // called with every -EINPROGRESS downcall, in the writer's goroutine
+	final    chan []byte   // the final downcall
 	failed   chan struct{} // closed when the upcall fails
 }
 
@@ -73,11 +74,11 @@ func (p *pipe) Open(_ context.Context, _ *fuse.OpenRequest, resp *fuse.OpenRespo
 }
 
 // enqueue adds an upcall and wakes the pollers.
-func (p *pipe) enqueue(msg []byte) (*upcall, error) {
+func (p *pipe) enqueue(msg []byte, each func([]byte)) (*upcall, error) {
 	if len(msg) < 8 {
 		return nil, fmt.Errorf("pipefs: upcall of %d bytes", len(msg))
 	}
-	u := &upcall{xid: xidOf(msg), msg: append([]byte(nil), msg...), replies: make(chan []byte, 64), failed: make(chan struct{})}
+	u := &upcall{xid: xidOf(msg), msg: append([]byte(nil), msg...), each: each, final: make(chan []byte, 1), failed: make(chan struct{})}
 	p.mu.Lock()
 	switch {
 	case p.gone:
@@ -182,9 +183,10 @@ func (h *handle) Write(_ context.Context, req *fuse.WriteRequest, resp *fuse.Wri
 		delete(p.calls, u.xid)
 	}
 	p.mu.Unlock()
-	select {
-	case u.replies <- append([]byte(nil), req.Data...):
-	case <-u.failed:
+	if final {
+		u.final <- append([]byte(nil), req.Data...)
+	} else {
+		u.each(req.Data)
 	}
 	resp.Size = len(req.Data)
 	return nil

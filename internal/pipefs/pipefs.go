@@ -129,32 +129,46 @@ var ErrNoPipe = errors.New("pipefs: no pipe")
 // reader closed it after reading the upcall.
 var ErrFailed = errors.New("upcall failed: pipe removed or reader gone")
 
-// Call sends one upcall and returns its downcalls in order: for
-// GraceStart every -EINPROGRESS reply and the final one; for the others
-// the one reply. It waits until the final reply or ctx's end.
+// Call sends one upcall and returns its downcalls: for GraceStart every
+// -EINPROGRESS reply (in the order they were written) and the final one;
+// for the others the one reply. It waits until the final reply or ctx's
+// end.
 func (f *FS) Call(ctx context.Context, msg []byte) ([][]byte, error) {
+	var mu sync.Mutex
+	var got [][]byte
+	final, err := f.Stream(ctx, msg, func(d []byte) {
+		mu.Lock()
+		got = append(got, append([]byte(nil), d...))
+		mu.Unlock()
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		return got, err
+	}
+	return append(got, final), nil
+}
+
+// Stream sends one upcall, calls each with every -EINPROGRESS downcall
+// (from the writing goroutine, possibly several at once; d is valid only
+// during the call) and returns the final downcall.
+func (f *FS) Stream(ctx context.Context, msg []byte, each func(d []byte)) ([]byte, error) {
 	p := f.current()
 	if p == nil {
 		return nil, ErrNoPipe
 	}
-	u, err := p.enqueue(msg)
+	u, err := p.enqueue(msg, each)
 	if err != nil {
 		return nil, err
 	}
-	var got [][]byte
-	for {
-		select {
-		case d := <-u.replies:
-			got = append(got, d)
-			if status(d) != einprogress {
-				return got, nil
-			}
-		case <-u.failed:
-			return got, fmt.Errorf("pipefs: upcall xid %d: %w", u.xid, ErrFailed)
-		case <-ctx.Done():
-			p.forget(u)
-			return got, fmt.Errorf("pipefs: upcall xid %d: %w (%d replies so far)", u.xid, ctx.Err(), len(got))
-		}
+	select {
+	case d := <-u.final:
+		return d, nil
+	case <-u.failed:
+		return nil, fmt.Errorf("pipefs: upcall xid %d: %w", u.xid, ErrFailed)
+	case <-ctx.Done():
+		p.forget(u)
+		return nil, fmt.Errorf("pipefs: upcall xid %d: %w", u.xid, ctx.Err())
 	}
 }
 

@@ -16,9 +16,10 @@ import (
 const UpcallVersion = Version2
 
 // Committer applies a change durably: Do returns nil only once the change
-// is on stable storage. store.Committer is one.
+// is on stable storage. View reads. store.Committer is one.
 type Committer interface {
 	Do(ctx context.Context, apply func(*store.Tx) error) error
+	View(fn func(*store.Tx) error) error
 }
 
 // Server answers the kernel's upcalls from the nfsrecover database, as
@@ -130,32 +131,30 @@ func (s *Server) check(ctx context.Context, w io.Writer, buf []byte, m Msg) erro
 // graceStart opens the grace period, then sends every client of the
 // recovery epoch as a -EINPROGRESS reply on the upcall's xid, then the
 // final status. Zero-length ids are skipped; names are unique (they are
-// the keys of one bucket), so the kernel's reclaim count is exact.
+// the keys of one bucket), so the kernel's reclaim count is exact. The
+// epoch is read in pieces, so memory stays bounded whatever its size.
 func (s *Server) graceStart(ctx context.Context, w io.Writer, buf []byte, m Msg) error {
-	var recs []store.CldRecord
+	var e store.Epochs
 	err := s.DB.Do(ctx, func(tx *store.Tx) error {
-		e, err := tx.CldGraceStart()
-		if err != nil {
-			return err
-		}
-		recs = recs[:0]
-		return tx.ForEachCldRecord(e.Recovery, func(r store.CldRecord) error {
-			if len(r.ID) > 0 {
-				recs = append(recs, r)
-			}
-			return nil
-		})
+		var err error
+		e, err = tx.CldGraceStart()
+		return err
 	})
 	if err != nil {
 		s.log().Error("grace start failed", "err", err)
 		return s.reply(w, buf, m, StatusEREMOTEIO)
 	}
-	s.log().Info("grace started", "reclaimable", len(recs))
-	if err := s.stream(w, buf, m, recs); err != nil {
+	sent, last, err := s.stream(w, buf, m, e.Recovery)
+	if errors.Is(err, errRead) {
+		s.log().Error("grace start: reading the recovery epoch failed", "err", err)
+		return s.reply(w, buf, m, StatusEREMOTEIO)
+	}
+	if err != nil {
 		return err
 	}
-	if len(recs) > 0 {
-		putClient(buf, m.Vers, recs[len(recs)-1])
+	s.log().Info("grace started", "current_epoch", e.Current, "recovery_epoch", e.Recovery, "reclaimable", sent)
+	if last != nil {
+		putClient(buf, m.Vers, *last)
 	}
 	return s.reply(w, buf, m, StatusOK)
 }
@@ -166,12 +165,19 @@ func (s *Server) graceStart(ctx context.Context, w io.Writer, buf []byte, m Msg)
 // write's latency.
 const StreamWriters = 32
 
-// stream writes one -EINPROGRESS reply per client, several at a time.
-func (s *Server) stream(w io.Writer, upcall []byte, m Msg, recs []store.CldRecord) error {
-	next := make(chan store.CldRecord)
-	errs := make(chan error, StreamWriters)
+// streamChunk is how many clients are read from the database at a time.
+const streamChunk = 2048
+
+// errRead marks a database read failure while streaming.
+var errRead = errors.New("read recovery epoch")
+
+// stream writes one -EINPROGRESS reply per client of the epoch, several
+// at a time, and returns how many it sent and the last one.
+func (s *Server) stream(w io.Writer, upcall []byte, m Msg, epoch uint64) (int, *store.CldRecord, error) {
+	next := make(chan store.CldRecord, StreamWriters)
+	errs := make(chan error, StreamWriters+1)
 	var wg sync.WaitGroup
-	for range min(StreamWriters, len(recs)) {
+	for range StreamWriters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -187,13 +193,45 @@ func (s *Server) stream(w io.Writer, upcall []byte, m Msg, recs []store.CldRecor
 			}
 		}()
 	}
-	for _, r := range recs {
-		next <- r
-	}
+	sent, last, err := s.feed(next, epoch)
 	close(next)
 	wg.Wait()
+	errs <- err
 	close(errs)
-	return <-errs
+	for e := range errs {
+		if e != nil {
+			return sent, last, e
+		}
+	}
+	return sent, last, nil
+}
+
+// feed reads the epoch in chunks and hands out its non-empty ids.
+func (s *Server) feed(next chan<- store.CldRecord, epoch uint64) (int, *store.CldRecord, error) {
+	var pos uint64
+	var last *store.CldRecord
+	sent := 0
+	for {
+		var recs []store.CldRecord
+		err := s.DB.View(func(tx *store.Tx) error {
+			var err error
+			recs, pos, err = tx.CldRecordsAfter(epoch, pos, streamChunk)
+			return err
+		})
+		if err != nil {
+			return sent, last, fmt.Errorf("%w %d: %w", errRead, epoch, err)
+		}
+		for i := range recs {
+			if len(recs[i].ID) > 0 {
+				next <- recs[i]
+				last = &recs[i]
+				sent++
+			}
+		}
+		if len(recs) < streamChunk {
+			return sent, last, nil
+		}
+	}
 }
 
 // putClient writes a client's name (and in version 2 its principal hash)

@@ -348,6 +348,32 @@ func (tx *Tx) ForEachCldRecord(n uint64, fn func(CldRecord) error) error {
 	})
 }
 
+// CldRecordsAfter returns up to limit clients of epoch n, in creation
+// order, that come after position pos (0: from the start), and the
+// position of the last one returned. A caller streams a large epoch in
+// bounded pieces this way, releasing the file between them.
+func (tx *Tx) CldRecordsAfter(n, pos uint64, limit int) ([]CldRecord, uint64, error) {
+	b, err := tx.epoch(n)
+	if err != nil {
+		return nil, pos, err
+	}
+	order := b.Bucket(keyOrder)
+	if order == nil {
+		return nil, pos, fmt.Errorf("cld epoch %d: %w: no order bucket", n, ErrCorrupt)
+	}
+	var out []CldRecord
+	c := order.Cursor()
+	for seq, id := c.Seek(epochKey(pos + 1)); seq != nil && len(out) < limit; seq, id = c.Next() {
+		v := b.Get(clientKey(id))
+		if len(seq) != 8 || len(id) > MaxIDLen || len(v) < 8 || len(v) > 8+32 || !bytes.Equal(v[:8], seq) {
+			return nil, pos, fmt.Errorf("cld epoch %d record %x: %w", n, id, ErrCorrupt)
+		}
+		out = append(out, CldRecord{ID: bytes.Clone(id), PrincHash: bytes.Clone(v[8:])})
+		pos = binary.BigEndian.Uint64(seq)
+	}
+	return out, pos, nil
+}
+
 // CldEpochNumbers lists the epochs that have a records bucket.
 func (tx *Tx) CldEpochNumbers() []uint64 {
 	var out []uint64

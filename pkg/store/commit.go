@@ -99,5 +99,16 @@ func (c *Committer) commit(batch []*change) {
 	}
 }
 
+// View runs fn in a read-only transaction on a database opened for it
+// alone (and closed right after), outside the commit queue.
+func (c *Committer) View(fn func(*Tx) error) error {
+	db, err := c.open()
+	if err != nil {
+		return fmt.Errorf("store: view: %w", err)
+	}
+	defer db.Close()
+	return db.View(fn)
+}
+
 // Stats returns how many transactions and changes were committed.
 func (c *Committer) Stats() (commits, changes int64) { return c.commits.Load(), c.changes.Load() }
