@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command cld-bench runs nfsrecover's nfsdcld and the real one in the same
 // run, each behind its own FUSE emulation of rpc_pipefs, and prints
 // creates per second, the GraceStart stream time, one create's latency
