@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real tools the differential tests compare against and what
-# the tests need to run (FUSE for the power-cut tests, qemu-user for the
+# the tests need to run (FUSE for the power-cut and pipefs tests, systemd-analyze
+# for the units, qemu-user for the
 # big-endian run). In CI (CI=true) failing to get them is an error;
 # elsewhere the tests that need them skip with a message.
 set -euo pipefail
@@ -17,6 +18,7 @@ command -v nfsconf >/dev/null 2>&1 || need+=(nfs-common)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
 command -v killall >/dev/null 2>&1 || need+=(psmisc)
 [ -x /usr/sbin/rpc.statd ] || need+=(nfs-common)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-deps: not root, cannot install ${need[*]}; oracle tests will skip" >&2
