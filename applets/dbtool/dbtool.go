@@ -85,6 +85,8 @@ type JSONDump struct {
 	} `json:"cltrack"`
 	Stable   []JSONStable  `json:"stablerestart"`
 	Monitors []JSONMonitor `json:"nsm_monitors"`
+	Notify   []JSONMonitor `json:"nsm_notify"` // peers still to tell of our last reboot
+	State    *int32        `json:"nsm_state"`  // null until statd or sm-notify stored one
 	Cld      *JSONCld      `json:"cld"` // null until the cld applet first ran
 }
 
@@ -150,9 +152,9 @@ func toJSON(c store.Contents) JSONDump {
 		}
 		d.Cltrack.Clients = append(d.Cltrack.Clients, j)
 	}
-	d.Monitors = []JSONMonitor{}
-	for _, m := range c.Monitors {
-		d.Monitors = append(d.Monitors, JSONMonitor{m.MonName, m.DNSName, m.MyName, m.Prog, m.Vers, m.Proc, hex.EncodeToString(m.Priv[:]), m.Created})
+	d.Monitors, d.Notify = jsonMonitors(c.Monitors), jsonMonitors(c.Notify)
+	if c.HasNSMState {
+		d.State = &c.NSMState
 	}
 	d.Stable = []JSONStable{}
 	for _, s := range c.Stable {
@@ -164,6 +166,14 @@ func toJSON(c store.Contents) JSONDump {
 			Current: cldRecords(c.Cld.Records[e.Current]), Recovery: cldRecords(c.Cld.Records[e.Recovery])}
 	}
 	return d
+}
+
+func jsonMonitors(ms []store.Monitor) []JSONMonitor {
+	out := []JSONMonitor{}
+	for _, m := range ms {
+		out = append(out, JSONMonitor{m.MonName, m.DNSName, m.MyName, m.Prog, m.Vers, m.Proc, hex.EncodeToString(m.Priv[:]), m.Created})
+	}
+	return out
 }
 
 func cldRecords(recs []store.CldRecord) []JSONCldRecord {
@@ -223,9 +233,18 @@ func dump(w io.Writer, path string, asJSON bool) error {
 	for _, h := range c.Hashes {
 		fmt.Fprintf(w, "  %s\n", h)
 	}
-	fmt.Fprintf(w, "\nstatd monitors: %d\n", len(c.Monitors))
+	state := "none stored"
+	if c.HasNSMState {
+		state = fmt.Sprint(c.NSMState)
+	}
+	fmt.Fprintf(w, "\nNSM state number: %s\n", state)
+	fmt.Fprintf(w, "\nstatd monitors (sm/): %d\n", len(c.Monitors))
 	for _, m := range c.Monitors {
 		fmt.Fprintf(w, "  %s (%s) for %s %d/%d/%d priv %x\n", m.MonName, m.DNSName, m.MyName, m.Prog, m.Vers, m.Proc, m.Priv)
+	}
+	fmt.Fprintf(w, "\nnotify list (sm.bak/, peers still to tell of our reboot): %d\n", len(c.Notify))
+	for _, m := range c.Notify {
+		fmt.Fprintf(w, "  %s (%s) from %s\n", m.MonName, m.DNSName, m.MyName)
 	}
 	fmt.Fprintf(w, "\nstablerestart files: %d (see nfsrecover stablerestart export)\n", len(c.Stable))
 	for _, s := range c.Stable {

@@ -11,6 +11,10 @@ type Contents struct {
 	Stable   []StableFile
 	Monitors []Monitor
 	Notify   []Monitor
+	// NSMState is statd's state number; HasNSMState is false when none
+	// was stored yet.
+	NSMState    int32
+	HasNSMState bool
 	// Cld is nfsdcld's state; nil until the cld applet first ran.
 	Cld *CldContents
 }
@@ -75,6 +79,9 @@ func (db *DB) Dump() (Contents, error) {
 			}
 		}
 		var err error
+		if out.NSMState, out.HasNSMState, err = tx.NSMState(); err != nil {
+			return err
+		}
 		out.Cld, err = tx.cldContents()
 		return err
 	})
