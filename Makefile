@@ -7,12 +7,16 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 TAGS      ?= urfave_cli_no_docs
 LDFLAGS   := -s -w -X nfsrecover/pkg/version.Version=$(VERSION)
-PREFIX    ?= /usr/local
+PREFIX    ?= /usr
 DESTDIR   ?=
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+DATADIR   ?= $(PREFIX)/share/nfsrecover
+LINKS     := rpc.statd sm-notify nfsdcltrack nfsdcld
 FUZZTIME  ?= 20000x
 BIN       := nfsrecover
 
-.PHONY: all build build-small run demo-cltrack install test deps check-fmt vet unit fuzz portable release bench clean
+.PHONY: all build build-small run demo-cltrack install uninstall test deps check-fmt vet unit fuzz portable release bench clean
 
 all: build
 
@@ -29,10 +33,23 @@ run: build
 demo-cltrack: build
 	./scripts/demo.sh ./$(BIN)
 
+# The binary and its applet links in SBINDIR (links that another package
+# owns are reported and left alone: nfs-utils keeps its own until the
+# package diverts them), the man page, and the systemd units as examples
+# in DATADIR (nfs-utils' units of the same names run the links as they are).
 install: build
-	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/$(BIN)
-	@echo "installed $(DESTDIR)$(PREFIX)/bin/$(BIN); create the applet links with:"
-	@echo "  $(PREFIX)/bin/$(BIN) --install -s        (never replaces nfs-utils' own files)"
+	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/$(BIN)
+	-$(DESTDIR)$(SBINDIR)/$(BIN) --install $(DESTDIR)$(SBINDIR)
+	install -D -m 0644 packaging/man/nfsrecover-cltrack.8 $(DESTDIR)$(MANDIR)/man8/nfsrecover-cltrack.8
+	install -d $(DESTDIR)$(DATADIR)/systemd
+	install -m 0644 packaging/systemd/*.service $(DESTDIR)$(DATADIR)/systemd/
+
+# Removes what install put there: links only when they are ours.
+uninstall:
+	@for l in $(LINKS); do f=$(DESTDIR)$(SBINDIR)/$$l; \
+	  if [ $$f -ef $(DESTDIR)$(SBINDIR)/$(BIN) ] || cmp -s $$f $(DESTDIR)$(SBINDIR)/$(BIN); then rm -f $$f && echo "removed $$f"; fi; done
+	rm -f $(DESTDIR)$(SBINDIR)/$(BIN) $(DESTDIR)$(MANDIR)/man8/nfsrecover-cltrack.8
+	rm -rf $(DESTDIR)$(DATADIR)
 
 # The oracles (real nfsdcltrack, sqlite3) for the differential tests.
 deps:
