@@ -87,7 +87,7 @@ type JSONDump struct {
 	Monitors []JSONMonitor `json:"nsm_monitors"`
 	Notify   []JSONMonitor `json:"nsm_notify"` // peers still to tell of our last reboot
 	State    *int32        `json:"nsm_state"`  // null until statd or sm-notify stored one
-	Cld      *JSONCld      `json:"cld"` // null until the cld applet first ran
+	Cld      *JSONCld      `json:"cld"`        // null until the cld applet first ran
 }
 
 // JSONCld is nfsdcld's state: the grace table and both record sets.
