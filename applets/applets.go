@@ -193,6 +193,11 @@ func run(a Applet, h host, args []string, stdin io.Reader, stdout, stderr io.Wri
 	if h.setName != nil {
 		h.setName(a.Identity()) // what pgrep, pidof and killall match
 	}
+	if len(args) == 2 && args[1] == "--version" {
+		// Every applet and link: what an operator checks after an install.
+		fmt.Fprintf(stdout, "%s (nfsrecover %s applet) %s\n", filepath.Base(args[0]), a.Name, version.Version)
+		return 0
+	}
 	return a.Main(args, stdin, stdout, stderr, os.LookupEnv)
 }
 

@@ -68,9 +68,9 @@ func TestDispatchThroughSymlinks(t *testing.T) {
 		{"rpc.statd", []string{"--help"}, 0, "Usage: rpc.statd [options]"},
 		{"rpc.statd", []string{"--bogus"}, 0, "Usage: rpc.statd [options]"}, // nfs-utils quirk
 		{"rpc.statd", []string{"-F", "-p", "0"}, 1, "bad port number"},
-		{"sm-notify", []string{"-h"}, 0, "Usage: sm-notify -notify"},
-		{"sm-notify", []string{"extra"}, 1, "Usage: sm-notify -notify"},
-		{"nfsrecover", []string{"stablerestart", "--file", "/nonexistent/x", "verify"}, 1, "file is empty"},
+		{"sm-notify", []string{"-h"}, 0, "Usage: sm-notify [-dfn]"},
+		{"sm-notify", []string{"extra"}, 1, "Usage: sm-notify [-dfn]"},
+		{"nfsrecover", []string{"stablerestart", "--file", "/nonexistent/x", "verify"}, 1, "no such file"},
 		{"nfsrecover", []string{"nosuch"}, 1, `"nosuch" is not an applet`},
 		{"nfsrecover", []string{"--version"}, 0, "nfsrecover " + version.Version},
 		{"whatever-name", nil, 0, "Usage:"},

@@ -85,8 +85,8 @@ type config struct {
 // Main is the applet entry point.
 func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	prog := filepath.Base(args[0])
-	if prog != LinkName && len(args) > 1 && (args[1] == "import" || args[1] == "export") {
-		return manage(args, stdout, stderr, lookupEnv)
+	if hoisted, ok := getopt.HoistVerb(args, "import", "export"); ok && prog != LinkName {
+		return manage(hoisted, stdout, stderr, lookupEnv)
 	}
 	cfg, done := configure(args, stdout, stderr, lookupEnv)
 	if done {

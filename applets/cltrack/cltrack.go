@@ -96,8 +96,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv fu
 
 func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool), dropCaps bool) int {
 	prog := filepath.Base(args[0])
-	if prog != LegacyName && len(args) > 1 && (args[1] == "import" || args[1] == "export") {
-		return manage(args, stdout, stderr, lookupEnv)
+	if hoisted, ok := getopt.HoistVerb(args, "import", "export"); ok && prog != LegacyName {
+		return manage(hoisted, stdout, stderr, lookupEnv)
 	}
 	cfg, err := configure(args, stderr, lookupEnv)
 	if err != nil || cfg.help {

@@ -30,7 +30,14 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 	conf := nfsconf.LoadEnv(lookupEnv)
 	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
 	dbPath := func(c *cli.Context) string {
-		p, _ := store.Locate(store.Where{DB: c.String("db")}, lookupEnv, conf)
+		var flag string
+		for _, cc := range c.Lineage() { // --db after the command, else before it
+			if cc.IsSet("db") {
+				flag = cc.String("db")
+				break
+			}
+		}
+		p, _ := store.Locate(store.Where{DB: flag}, lookupEnv, conf)
 		return p
 	}
 	status := 0
@@ -40,6 +47,11 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
+		Flags:          []cli.Flag{&cli.StringFlag{Name: "db", Usage: store.PathHelp}}, // before the command too
+		CommandNotFound: func(_ *cli.Context, name string) {
+			fmt.Fprintf(stderr, "nfsrecover db: unknown command %q (commands: dump, check)\n", name)
+			status = 1
+		},
 		Commands: []*cli.Command{
 			{
 				Name:  "dump",

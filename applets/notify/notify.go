@@ -49,8 +49,9 @@ var options = []getopt.Option{
 	{Long: "deadline", HasArg: true},
 }
 
-// Usage is the help text; its first lines are sm-notify's.
-const Usage = `Usage: %s -notify [-dfq] [-m max-retry-minutes] [-p srcport]
+// Usage is the help text. nfs-utils' first line reads "-notify [-dfq]",
+// naming an option that does not exist and leaving out -n; ours is right.
+const Usage = `Usage: %s [-dfn] [-m max-retry-minutes] [-p srcport]
             [-P /path/to/state/directory] [-v my_host_name]
   -d        stay in the foreground, log to stderr with debug messages
   -f        run even if already run this boot (HA fail-over); always advances the state

@@ -85,12 +85,22 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 		&cli.StringFlag{Name: "nfsd-pidfile", Value: DefaultPidfile, Usage: "pid file that marks a running nfsd", Destination: &e.pidf},
 	}
 	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp, Destination: &e.db}
+	var bakGiven bool
 	locate := func(c *cli.Context) error {
-		if e.bak == "" {
-			e.bak = e.file + ".bak"
-		}
-		e.db, _ = store.Locate(store.Where{DB: e.db}, lookupEnv, conf)
+		bakGiven = e.bak != ""
 		return nil
+	}
+	// cmd gives a command the same options after the verb as before it,
+	// an optional positional FILE, and refuses extra arguments.
+	cmd := func(name, usage string, needFile bool, flags []cli.Flag, act func(*cli.Context) error) *cli.Command {
+		return &cli.Command{Name: name, Usage: usage, ArgsUsage: "[FILE]", Flags: append(flags, sameFlags()...),
+			Action: func(c *cli.Context) error {
+				if err := e.takeArgs(c, &bakGiven, needFile); err != nil {
+					return err
+				}
+				e.db, _ = store.Locate(store.Where{DB: e.db}, lookupEnv, conf)
+				return act(c)
+			}}
 	}
 	app := &cli.App{
 		Name:           "nfsrecover stablerestart",
@@ -102,29 +112,29 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 		Before:         locate,
 		Flags:          append(append([]cli.Flag{}, common...), dbFlag),
 		Commands: []*cli.Command{
-			{Name: "inspect", Usage: "show the header, boot times, records and each client's verdict at next boot",
-				Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
-				Action: func(c *cli.Context) error { return e.inspect(c.Bool("json")) }},
-			{Name: "verify", Usage: "apply the kernel's acceptance rules; exit 0 accepted, 1 rejected, 2 dangerous or odd",
-				Action: func(*cli.Context) error { return e.verify() }},
-			{Name: "repair", Usage: "restore the live file from a valid .bak, or keep its longest valid prefix",
-				Flags: append([]cli.Flag{
+			cmd("inspect", "show the header, boot times, records and each client's verdict at next boot", true,
+				[]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
+				func(c *cli.Context) error { return e.inspect(c.Bool("json")) }),
+			cmd("verify", "apply the kernel's acceptance rules; exit 0 accepted, 1 rejected, 2 dangerous or odd", true, nil,
+				func(*cli.Context) error { return e.verify() }),
+			cmd("repair", "restore the live file from a valid .bak, or keep its longest valid prefix (a missing file is fine: nfsd creates it)", false,
+				append([]cli.Flag{
 					&cli.BoolFlag{Name: "if-needed", Usage: "quiet unless something is repaired (rc.d nfsd_prestart hook)"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "say what would be done, change nothing"},
 				}, writeFlags...),
-				Action: func(c *cli.Context) error { return e.repair(c.Bool("if-needed"), c.Bool("dry-run")) }},
-			{Name: "compact", Usage: "rewrite with one NEWSTATE record per client that may reclaim (as at the end of grace)",
-				Flags:  append([]cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "print the result's summary, change nothing"}}, writeFlags...),
-				Action: func(c *cli.Context) error { return e.compact(c.Bool("dry-run")) }},
-			{Name: "import", Usage: "store the file (or, with --json, an edited JSON document) in the database",
-				Flags:  []cli.Flag{&cli.StringFlag{Name: "json", Usage: "read this JSON `DOCUMENT` (as written by export --json) instead of the file"}},
-				Action: func(c *cli.Context) error { return e.importCmd(c.String("json")) }},
-			{Name: "export", Usage: "write the stored file back, byte for byte (or as JSON with --json)",
-				Flags: append([]cli.Flag{
+				func(c *cli.Context) error { return e.repair(c.Bool("if-needed"), c.Bool("dry-run")) }),
+			cmd("compact", "rewrite with one NEWSTATE record per client that may reclaim (as at the end of grace)", true,
+				append([]cli.Flag{&cli.BoolFlag{Name: "dry-run", Usage: "print the result's summary, change nothing"}}, writeFlags...),
+				func(c *cli.Context) error { return e.compact(c.Bool("dry-run")) }),
+			cmd("import", "store the file (or, with --json, an edited JSON document) in the database", true,
+				[]cli.Flag{&cli.StringFlag{Name: "json", Usage: "read this JSON `DOCUMENT` (as written by export --json) instead of the file"}},
+				func(c *cli.Context) error { return e.importCmd(c.String("json")) }),
+			cmd("export", "write the stored file back, byte for byte (or as JSON with --json)", false,
+				append([]cli.Flag{
 					&cli.StringFlag{Name: "to", Usage: "write here instead of --file (\"-\" with --json: stdout)"},
 					&cli.BoolFlag{Name: "json", Usage: "write the editable JSON document"},
 				}, writeFlags...),
-				Action: func(c *cli.Context) error { return e.export(c.String("to"), c.Bool("json")) }},
+				func(c *cli.Context) error { return e.export(c.String("to"), c.Bool("json")) }),
 		},
 	}
 	err := app.Run(append([]string{"nfsrecover stablerestart"}, args[1:]...))
@@ -140,6 +150,52 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 	}
 	fmt.Fprintf(stderr, "nfsrecover stablerestart: %v\n", err)
 	return exitFailed
+}
+
+// sameFlags are the options every command also takes after the verb. They
+// have no defaults or destinations of their own, so that one given before
+// the verb is not reset; takeArgs copies those given after it.
+func sameFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the live stable restart `FILE` (default " + DefaultFile + ")"},
+		&cli.StringFlag{Name: "bak", Usage: "the backup (default: FILE.bak)"},
+		&cli.StringFlag{Name: "arch", Usage: "layout (default auto)"},
+		&cli.StringFlag{Name: "db", Usage: store.PathHelp},
+	}
+}
+
+// takeArgs applies the options given after the verb and the positional
+// FILE, refuses extra arguments, and, where the command reads the file,
+// a missing one.
+func (e *env) takeArgs(c *cli.Context, bakGiven *bool, needFile bool) error {
+	for name, dst := range map[string]*string{"file": &e.file, "bak": &e.bak, "arch": &e.arch, "db": &e.db} {
+		if c.IsSet(name) {
+			*dst = c.String(name)
+		}
+	}
+	if c.IsSet("bak") {
+		*bakGiven = true
+	}
+	switch c.NArg() {
+	case 0:
+	case 1:
+		if c.IsSet("file") {
+			return &exitError{exitFailed, fmt.Errorf("%s: give the file once, as --file or as FILE", c.Command.Name)}
+		}
+		e.file = c.Args().First()
+	default:
+		return &exitError{exitFailed, fmt.Errorf("%s: unexpected argument %q (usage: %s [options] [FILE])", c.Command.Name, c.Args().Get(1), c.Command.Name)}
+	}
+	if !*bakGiven {
+		e.bak = e.file + ".bak"
+	}
+	if c.Command.Name == "import" && c.IsSet("json") {
+		needFile = false // the document is read instead
+	}
+	if _, err := os.Stat(e.file); needFile && errors.Is(err, os.ErrNotExist) {
+		return &exitError{exitFailed, fmt.Errorf("%s: no such file", e.file)}
+	}
+	return nil
 }
 
 // layout picks the layout for data: --arch, or autodetection.

@@ -88,8 +88,8 @@ type config struct {
 // Main is the applet entry point.
 func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	prog := filepath.Base(args[0])
-	if prog != "rpc.statd" && len(args) > 1 && (args[1] == "import" || args[1] == "export") {
-		return manage(args, stdout, stderr, lookupEnv)
+	if hoisted, ok := getopt.HoistVerb(args, "import", "export"); ok && prog != "rpc.statd" {
+		return manage(hoisted, stdout, stderr, lookupEnv)
 	}
 	cfg, code, done := configure(args, stdout, stderr, lookupEnv)
 	if done {
@@ -191,7 +191,10 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 	}
 	parsed, _, err := getopt.Parse(args[1:], options)
 	if err != nil {
-		fmt.Fprintf(stdout, Usage, prog) // nfs-utils: unknown option = '?' = help, exit 0
+		// nfs-utils names the option, prints the usage and exits 0 (an
+		// unknown option is '?', which is help); scripts may rely on it.
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		fmt.Fprintf(stdout, Usage, prog)
 		return cfg, 0, true
 	}
 	var flagDB, flagDir string

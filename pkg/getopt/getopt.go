@@ -169,3 +169,22 @@ func lookupShort(c byte, opts []Option) (Option, bool) {
 	}
 	return Option{}, false
 }
+
+// HoistVerb finds the first argument after args[0] that is one of verbs
+// and moves it to args[1], so that "APPLET --db X import" works like
+// "APPLET import --db X": every applet takes its options before or after
+// the verb. ok is false when no verb is there.
+func HoistVerb(args []string, verbs ...string) (out []string, ok bool) {
+	for i := 1; i < len(args); i++ {
+		if args[i] == "--" {
+			break
+		}
+		for _, v := range verbs {
+			if args[i] == v {
+				out = append([]string{args[0], v}, args[1:i]...)
+				return append(out, args[i+1:]...), true
+			}
+		}
+	}
+	return args, false
+}

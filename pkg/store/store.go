@@ -109,6 +109,10 @@ func openBolt(path string, o Options) (*bolt.DB, error) {
 
 // classify maps bbolt's open errors onto our sentinels.
 func classify(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && errors.Is(err, os.ErrNotExist) {
+		return pe.Err // "no such file or directory": the caller names the path once
+	}
 	switch {
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
 		errors.Is(err, berrors.ErrChecksum):
