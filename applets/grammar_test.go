@@ -2,6 +2,7 @@ package applets
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,7 +28,14 @@ func TestGrammarAcrossApplets(t *testing.T) {
 		{[]string{"nfsrecover", "db", "dump", "--db", missing}, 1, []string{"no such file"}, missing},
 		{[]string{"nfsrecover", "db", "bogus"}, 1, []string{`unknown command "bogus"`}, ""},
 		{[]string{"nfsrecover", "notify", "--help"}, 0, []string{"[-dfn]"}, ""},
+		{[]string{"nfsrecover", "cltrack", "import", "--from", "testdata", "--db", missing}, 1, []string{"does not look like a v4recovery directory"}, ""},
+		{[]string{"nfsrecover", "cld", "import", "--from", "testdata", "--format", "v4recovery", "--db", missing}, 1, []string{"does not look like a v4recovery directory"}, ""},
 	}
+	defer func() {
+		if _, err := os.Stat(missing); err == nil {
+			t.Error("a refused command created the database")
+		}
+	}()
 	for _, c := range cases {
 		var out bytes.Buffer
 		code := dispatch(c.args, host{goos: "linux"}, nil, &out, &out)

@@ -142,6 +142,9 @@ func readLegacy(stdout, stderr io.Writer, src source) ([]store.CldRecord, error)
 	if err != nil {
 		return nil, err
 	}
+	if len(scan.Names) == 0 && len(scan.Skipped) > 0 {
+		return nil, fmt.Errorf("%s does not look like a v4recovery directory: none of its %d entries is a client directory (32 hex digits); nothing imported", src.path, len(scan.Skipped))
+	}
 	for _, s := range scan.Skipped {
 		fmt.Fprintf(stderr, "skipped %s: %s\n", filepath.Join(src.path, s.Name), s.Reason)
 	}

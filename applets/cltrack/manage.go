@@ -121,6 +121,9 @@ func importCmd(stdout, stderr io.Writer, dbPath, from, format string, replace bo
 		if err != nil {
 			return err
 		}
+		if len(scan.Names) == 0 && len(scan.Skipped) > 0 {
+			return fmt.Errorf("%s does not look like a v4recovery directory: none of its %d entries is a client directory (32 hex digits); nothing imported", from, len(scan.Skipped))
+		}
 		for _, s := range scan.Skipped {
 			fmt.Fprintf(stderr, "skipped %s: %s\n", filepath.Join(from, s.Name), s.Reason)
 		}

@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 	conf := nfsconf.LoadEnv(lookupEnv)
 	e := &env{stdout: stdout, now: time.Now(), running: running}
 	common := []cli.Flag{
-		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Value: DefaultFile, Usage: "the live stable restart `FILE`", Destination: &e.file},
+		&cli.StringFlag{Name: "file", Value: DefaultFile, Usage: "the live stable restart `FILE`", Destination: &e.file},
 		&cli.StringFlag{Name: "bak", Usage: "the backup (default: FILE.bak)", Destination: &e.bak},
 		&cli.StringFlag{Name: "arch", Value: "auto", Usage: "layout: auto, amd64, arm64, riscv64, armv7, powerpc64, powerpc64le, powerpc or i386 (4-byte time_t)", Destination: &e.arch},
 	}
@@ -157,7 +157,7 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 // the verb is not reset; takeArgs copies those given after it.
 func sameFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the live stable restart `FILE` (default " + DefaultFile + ")"},
+		&cli.StringFlag{Name: "file", Usage: "the live stable restart `FILE` (default " + DefaultFile + ")"},
 		&cli.StringFlag{Name: "bak", Usage: "the backup (default: FILE.bak)"},
 		&cli.StringFlag{Name: "arch", Usage: "layout (default auto)"},
 		&cli.StringFlag{Name: "db", Usage: store.PathHelp},
