@@ -16,7 +16,7 @@ LINKS     := rpc.statd sm-notify nfsdcltrack nfsdcld
 FUZZTIME  ?= 20000x
 BIN       := nfsrecover
 
-.PHONY: all build build-small run demo-cltrack install uninstall test deps check-fmt vet unit fuzz portable release bench clean
+.PHONY: all build build-small run demo-cltrack install uninstall packages package-test test deps check-fmt vet unit fuzz portable release bench clean
 
 all: build
 
@@ -87,7 +87,16 @@ release:
 	rm -rf dist
 	GO=$(GO) TAGS='$(TAGS)' LDFLAGS='$(LDFLAGS)' ./scripts/cross.sh dist
 
-test: deps check-fmt vet unit fuzz portable
+# The .deb and .rpm (nfpm, pinned) in dist/, version from git.
+packages: build
+	./scripts/packages.sh ./$(BIN) dist
+
+# Install the .deb here, check the takeover, purge, check the originals
+# are back. After the Go tests, which use nfs-utils' programs as oracles.
+package-test: build
+	./scripts/package-test.sh
+
+test: deps check-fmt vet unit fuzz portable package-test
 
 bench: build
 	./bench/cltrack.sh ./$(BIN)
