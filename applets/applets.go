@@ -17,6 +17,7 @@ import (
 	"nfsrecover/applets/dbtool"
 	"nfsrecover/applets/notify"
 	"nfsrecover/applets/stablerestart"
+	"nfsrecover/applets/status"
 	"nfsrecover/applets/statd"
 	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/version"
@@ -74,6 +75,7 @@ var Table = []Applet{
 	{Name: "stablerestart", Dir: "/usr/sbin",
 		Summary: "inspect, verify, repair, import and export FreeBSD's nfs-stablerestart file", Main: stablerestart.Main},
 	{Name: "db", Summary: "dump or check the nfsrecover database", Main: dbtool.Main},
+	{Name: "status", Summary: "the recovery state on one screen: NSM state, peers, pending notices, clients, epochs (--json, --metrics)", Main: status.Main},
 }
 
 // find returns the applet invoked as name: its subcommand, one of its
