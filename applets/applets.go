@@ -17,8 +17,8 @@ import (
 	"nfsrecover/applets/dbtool"
 	"nfsrecover/applets/notify"
 	"nfsrecover/applets/stablerestart"
-	"nfsrecover/applets/status"
 	"nfsrecover/applets/statd"
+	"nfsrecover/applets/status"
 	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/version"
 )

@@ -37,7 +37,9 @@ func TestMetricsMatchTheDatabase(t *testing.T) {
 	db.Close()
 	metrics := filepath.Join(dir, "nfsrecover.prom")
 	var out, errb bytes.Buffer
-	lookup := func(k string) (string, bool) { return map[string]string{"NFSRECOVER_NFS_CONF": "/nonexistent"}[k], k == "NFSRECOVER_NFS_CONF" }
+	lookup := func(k string) (string, bool) {
+		return map[string]string{"NFSRECOVER_NFS_CONF": "/nonexistent"}[k], k == "NFSRECOVER_NFS_CONF"
+	}
 	if code := Main([]string{"status", "--db", path, "--metrics", metrics}, nil, &out, &errb, lookup); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
