@@ -3,6 +3,7 @@ package nsmdir
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"nfsrecover/pkg/legacy/smdir"
@@ -195,4 +196,46 @@ func replaceLists(tx *store.Tx, d smdir.Dir) error {
 		return tx.PutNSMState(d.State)
 	}
 	return nil
+}
+
+// Differences lists how the database's contents and the state directory's
+// files disagree, one line each (empty when they are in step): records
+// only in one of them, per list, and the state number.
+func Differences(c store.Contents, d smdir.Dir) []string {
+	var out []string
+	for _, l := range []struct {
+		name      string
+		db, files []store.Monitor
+	}{{"sm/", c.Monitors, d.Monitors}, {"sm.bak/", c.Notify, d.Notify}} {
+		count := map[string]int{}
+		for _, m := range l.db {
+			count[m.DNSName]++
+		}
+		for _, m := range l.files {
+			count[m.DNSName]--
+		}
+		for name, n := range count {
+			switch {
+			case n > 0:
+				out = append(out, fmt.Sprintf("%s: %q is in the database only", l.name, name))
+			case n < 0:
+				out = append(out, fmt.Sprintf("%s: %q is in the files only", l.name, name))
+			}
+		}
+		if len(out) == 0 && !sameRecords(l.db, l.files) {
+			out = append(out, fmt.Sprintf("%s: records differ in their names, callback or cookie", l.name))
+		}
+	}
+	if d.HasState && (!c.HasNSMState || c.NSMState != d.State) {
+		out = append(out, fmt.Sprintf("state: file says %d, database %s", d.State, stateText(c)))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func stateText(c store.Contents) string {
+	if !c.HasNSMState {
+		return "has none"
+	}
+	return fmt.Sprint(c.NSMState)
 }
