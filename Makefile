@@ -43,6 +43,8 @@ install: build
 	install -D -m 0644 packaging/man/nfsrecover-cltrack.8 $(DESTDIR)$(MANDIR)/man8/nfsrecover-cltrack.8
 	install -d $(DESTDIR)$(DATADIR)/systemd
 	install -m 0644 packaging/systemd/*.service $(DESTDIR)$(DATADIR)/systemd/
+	install -D -m 0644 packaging/completion/nfsrecover.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nfsrecover
+	install -D -m 0644 packaging/completion/_nfsrecover $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_nfsrecover
 
 # Removes what install put there: links only when they are ours.
 uninstall:
@@ -50,6 +52,7 @@ uninstall:
 	  if [ $$f -ef $(DESTDIR)$(SBINDIR)/$(BIN) ] || cmp -s $$f $(DESTDIR)$(SBINDIR)/$(BIN); then rm -f $$f && echo "removed $$f"; fi; done
 	rm -f $(DESTDIR)$(SBINDIR)/$(BIN) $(DESTDIR)$(MANDIR)/man8/nfsrecover-cltrack.8
 	rm -rf $(DESTDIR)$(DATADIR)
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nfsrecover $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_nfsrecover
 
 # The oracles (real nfsdcltrack, sqlite3) for the differential tests.
 deps:

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/nsmdir"
@@ -174,13 +173,13 @@ func checkClientTracking(_ context.Context, h Host) []Finding {
 	if _, err := os.Stat(filepath.Join(h.NfsdDir, "versions")); err != nil {
 		return []Finding{{Check: "client tracking", Level: Info, Detail: "nfsd is not running (no " + h.NfsdDir + "/versions)"}}
 	}
-	var out []Finding
+	out := []Finding{grace(h)}
 	if !mounted(h.Mountinfo, h.Pipefs, "rpc_pipefs") {
 		out = append(out, Finding{"rpc_pipefs", Warn, "rpc_pipefs is not mounted at " + h.Pipefs + " (nfs.conf [general] pipefs-directory)",
 			"systemctl start rpc_pipefs.target, or mount -t rpc_pipefs sunrpc " + h.Pipefs})
 	}
 	if _, err := os.Stat(filepath.Join(h.Pipefs, "nfsd", "cld")); err == nil {
-		if up, _ := daemon.ProcessRunning("nfsdcld"); !up {
+		if !h.Running("nfsdcld") {
 			return append(out, Finding{"client tracking", Fail, "nfsd uses nfsdcld (the cld pipe exists) but no nfsdcld runs: clients cannot reclaim",
 				"systemctl start nfsdcld"})
 		}
@@ -195,6 +194,18 @@ func checkClientTracking(_ context.Context, h Host) []Finding {
 	}
 	return append(out, Finding{"client tracking", Warn, "no cld pipe and no cltrack_prog: nfsd uses the legacy v4recovery directory or nothing",
 		"start nfsdcld before nfsd"})
+}
+
+// grace reports nfsd's NFSv4 grace period (v4_end_grace: N while it runs).
+func grace(h Host) Finding {
+	b, err := os.ReadFile(filepath.Join(h.NfsdDir, "v4_end_grace"))
+	switch {
+	case err != nil:
+		return Finding{Check: "grace period", Level: Info, Detail: "unknown: " + err.Error()}
+	case strings.HasPrefix(string(b), "N"):
+		return Finding{Check: "grace period", Level: Info, Detail: "running: clients are reclaiming their state; new locks wait"}
+	}
+	return Finding{Check: "grace period", Level: OK, Detail: "over"}
 }
 
 // mounted reports whether mountinfo lists fstype mounted at dir.

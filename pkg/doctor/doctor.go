@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"nfsrecover/pkg/daemon"
 )
 
 // Level is how bad a finding is.
@@ -41,16 +43,17 @@ type Finding struct {
 // Host is what the checks look at; the zero value of each path means the
 // standard one. Tests point it at their own namespace's files.
 type Host struct {
-	StateDir     string        // statd's state directory (sm/, sm.bak/, state)
-	DB           string        // the nfsrecover database
-	Rpcbind      string        // host:port of rpcbind; default 127.0.0.1:111
-	NSMStateFile string        // the kernel's NSM state; default /proc/sys/fs/nfs/nsm_local_state
-	NfsdDir      string        // default /proc/fs/nfsd
-	CltrackProg  string        // default /sys/module/nfsd/parameters/cltrack_prog
-	Pipefs       string        // rpc_pipefs mount point from nfs.conf
-	Mountinfo    string        // default /proc/self/mountinfo
-	Names        []string      // names or addresses sm-notify sends (-v, VIPs)
-	Timeout      time.Duration // per network check; default 2 s
+	StateDir     string                 // statd's state directory (sm/, sm.bak/, state)
+	DB           string                 // the nfsrecover database
+	Rpcbind      string                 // host:port of rpcbind; default 127.0.0.1:111
+	NSMStateFile string                 // the kernel's NSM state; default /proc/sys/fs/nfs/nsm_local_state
+	NfsdDir      string                 // default /proc/fs/nfsd
+	CltrackProg  string                 // default /sys/module/nfsd/parameters/cltrack_prog
+	Pipefs       string                 // rpc_pipefs mount point from nfs.conf
+	Mountinfo    string                 // default /proc/self/mountinfo
+	Names        []string               // names or addresses sm-notify sends (-v, VIPs)
+	Running      func(comm string) bool // whether a process of that name runs; default: the process table
+	Timeout      time.Duration          // per network check; default 2 s
 }
 
 func (h *Host) defaults() {
@@ -66,6 +69,9 @@ func (h *Host) defaults() {
 	def(&h.CltrackProg, "/sys/module/nfsd/parameters/cltrack_prog")
 	def(&h.Pipefs, "/var/lib/nfs/rpc_pipefs")
 	def(&h.Mountinfo, "/proc/self/mountinfo")
+	if h.Running == nil {
+		h.Running = func(comm string) bool { up, _ := daemon.ProcessRunning(comm); return up }
+	}
 	if h.Timeout == 0 {
 		h.Timeout = 2 * time.Second
 	}
