@@ -10,6 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"nfsrecover/applets/internal/cliutil"
+
 	"nfsrecover/pkg/legacy/cldsql"
 	"nfsrecover/pkg/legacy/cltracksql"
 	"nfsrecover/pkg/legacy/v4recovery"
@@ -37,6 +39,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 		Commands: []*cli.Command{
 			{
 				Name:      "import",
+				Before:    cliutil.NoArgs,
 				Usage:     "load nfsdcld's main.sqlite (schema 3 or 4), or nfsdcltrack's main.sqlite or a v4recovery directory into the current epoch; all or nothing, the source is only read",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{
@@ -54,6 +57,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 			},
 			{
 				Name:      "export",
+				Before:    cliutil.NoArgs,
 				Usage:     "write the grace epochs and their clients as nfsdcld's main.sqlite (schema 4)",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{

@@ -11,6 +11,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"nfsrecover/applets/internal/cliutil"
+
 	"nfsrecover/pkg/cltrack"
 	"nfsrecover/pkg/legacy/cltracksql"
 	"nfsrecover/pkg/legacy/v4recovery"
@@ -35,6 +37,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 		Commands: []*cli.Command{
 			{
 				Name:      "import",
+				Before:    cliutil.NoArgs,
 				Usage:     "load records from nfsdcltrack's main.sqlite or a v4recovery directory (all or nothing)",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{
@@ -53,6 +56,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 			},
 			{
 				Name:      "export",
+				Before:    cliutil.NoArgs,
 				Usage:     "write the database's records as nfsdcltrack's main.sqlite or as a v4recovery directory",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{

@@ -11,6 +11,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"nfsrecover/applets/internal/cliutil"
+
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/store"
 )
@@ -54,17 +56,19 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 		},
 		Commands: []*cli.Command{
 			{
-				Name:  "dump",
-				Usage: "print every record (read-only; waits for writers like any other user)",
-				Flags: []cli.Flag{dbFlag, &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
+				Name:   "dump",
+				Before: cliutil.NoArgs,
+				Usage:  "print every record (read-only; waits for writers like any other user)",
+				Flags:  []cli.Flag{dbFlag, &cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 				Action: func(c *cli.Context) error {
 					return dump(stdout, dbPath(c), c.Bool("json"))
 				},
 			},
 			{
-				Name:  "check",
-				Usage: "verify file structure and every record; exit 0 clean, 1 problems found, 2 cannot open",
-				Flags: []cli.Flag{dbFlag},
+				Name:   "check",
+				Before: cliutil.NoArgs,
+				Usage:  "verify file structure and every record; exit 0 clean, 1 problems found, 2 cannot open",
+				Flags:  []cli.Flag{dbFlag},
 				Action: func(c *cli.Context) error {
 					status = check(stdout, stderr, dbPath(c))
 					return nil

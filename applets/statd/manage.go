@@ -6,6 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"nfsrecover/applets/internal/cliutil"
+
 	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/store"
@@ -28,8 +30,9 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			{
-				Name:  "import",
-				Usage: "load sm/ (monitor list), sm.bak/ (notify list) and state; all or nothing. Restart statd afterwards.",
+				Name:   "import",
+				Before: cliutil.NoArgs,
+				Usage:  "load sm/ (monitor list), sm.bak/ (notify list) and state; all or nothing. Restart statd afterwards.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "from", Value: defDir, Usage: "state `DIR`"},
 					&cli.BoolFlag{Name: "replace", Usage: "delete the database's monitor and notify lists first (default: merge)"},
@@ -40,8 +43,9 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 				},
 			},
 			{
-				Name:  "export",
-				Usage: "write sm/, sm.bak/ and state exactly as nfs-utils does, for rpc.statd and sm-notify",
+				Name:   "export",
+				Before: cliutil.NoArgs,
+				Usage:  "write sm/, sm.bak/ and state exactly as nfs-utils does, for rpc.statd and sm-notify",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "to", Required: true, Usage: "state `DIR`"},
 					&cli.BoolFlag{Name: "force", Usage: "replace non-empty sm/ and sm.bak/"},
