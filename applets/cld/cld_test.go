@@ -118,7 +118,7 @@ func TestNoBusyLoopWithoutPipe(t *testing.T) {
 	time.Sleep(time.Second) // the window measured, not a wait for an event
 	used := []int{cpuTicks(t, ours.cmd.Process.Pid) - before[0], cpuTicks(t, real.cmd.Process.Pid) - before[1]}
 	t.Logf("CPU ticks in 1 s without the pipe: ours %d, nfsdcld %d", used[0], used[1])
-	if used[1] < 10 {
+	if used[1] < 5 {
 		t.Errorf("nfsdcld used only %d ticks: the measure no longer shows its spin", used[1])
 	}
 	if used[0] > 2 {
