@@ -256,6 +256,10 @@ func serve(cfg config, log *slog.Logger, watch *cld.DirOpener, kept *os.File, re
 	}
 	log.Info("waiting for upcalls", "pipe", watch.Path())
 	s := &cld.Server{DB: c, Log: log}
+	if daemon.KernelBefore(4, 20) {
+		s.EndGraceFile = "/proc/fs/nfsd/v4_end_grace" // no GraceStart from these kernels
+		log.Info("kernel before 4.20: watching v4_end_grace for grace periods it does not announce")
+	}
 	if err := s.Serve(ctx, watch); err != nil {
 		log.Error("stopped", "err", err)
 		return exitFatal

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 
 	"nfsrecover/pkg/store"
@@ -29,6 +30,12 @@ type Committer interface {
 type Server struct {
 	DB  Committer
 	Log *slog.Logger
+	// EndGraceFile, when set, is read before each Create and Remove while
+	// no grace period is recorded: "N" means nfsd is in grace without
+	// having said so, and a grace period is started first. Kernels before
+	// 4.20 send no GraceStart (nfsdcld does the same there); set it to
+	// /proc/fs/nfsd/v4_end_grace on them, leave it empty otherwise.
+	EndGraceFile string
 }
 
 // errUnsupported marks an upcall the server cannot answer (unknown
@@ -56,10 +63,20 @@ func (s *Server) Handle(ctx context.Context, raw []byte, w io.Writer) error {
 	switch m.Cmd {
 	case Create:
 		rec := store.CldRecord{ID: m.Name, PrincHash: m.PrincHash}
-		err = s.DB.Do(ctx, func(tx *store.Tx) error { return tx.CldCreate(rec) })
+		err = s.DB.Do(ctx, func(tx *store.Tx) error {
+			if err := s.oldKernelGrace(tx); err != nil {
+				return err
+			}
+			return tx.CldCreate(rec)
+		})
 		return s.reply(w, buf, m, s.statusOr(err, StatusEREMOTEIO, "create"))
 	case Remove:
-		err = s.DB.Do(ctx, func(tx *store.Tx) error { return tx.CldRemove(m.Name) })
+		err = s.DB.Do(ctx, func(tx *store.Tx) error {
+			if err := s.oldKernelGrace(tx); err != nil {
+				return err
+			}
+			return tx.CldRemove(m.Name)
+		})
 		return s.reply(w, buf, m, s.statusOr(err, StatusEREMOTEIO, "remove"))
 	case Check:
 		return s.check(ctx, w, buf, m)
@@ -84,6 +101,28 @@ func (s *Server) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return s.Log
+}
+
+// oldKernelGrace starts a grace period when an old kernel is in grace
+// without having sent GraceStart (see EndGraceFile). An unreadable file
+// fails the change, as in nfsdcld.
+func (s *Server) oldKernelGrace(tx *store.Tx) error {
+	if s.EndGraceFile == "" {
+		return nil
+	}
+	e, ok, err := tx.CldEpochs()
+	if err != nil || !ok || e.Recovery != 0 {
+		return err
+	}
+	b, err := os.ReadFile(s.EndGraceFile)
+	if err != nil {
+		return fmt.Errorf("old kernel: %w", err)
+	}
+	if len(b) > 0 && b[0] == 'N' {
+		s.log().Warn("nfsd is in grace but sent no GraceStart (kernel before 4.20): starting one")
+		_, err = tx.CldGraceStart()
+	}
+	return err
 }
 
 // statusOr maps a failed change to the status nfsdcld sends for it, and

@@ -3,6 +3,7 @@ package cld
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -228,5 +229,30 @@ func TestConcurrentCreatesShareCommits(t *testing.T) {
 	}
 	if got := len(r.dump().Records[1]); got != n {
 		t.Errorf("%d records stored, want %d", got, n)
+	}
+}
+
+// TestOldKernelGrace: a kernel before 4.20 sends no GraceStart; with
+// v4_end_grace saying N, a Create first starts the grace period (so the
+// previous epoch's clients stay reclaimable), as nfsdcld does there.
+func TestOldKernelGrace(t *testing.T) {
+	r := newRig(t, 0)
+	endGrace := filepath.Join(t.TempDir(), "v4_end_grace")
+	r.s.EndGraceFile = endGrace
+	os.WriteFile(endGrace, []byte("Y\n"), 0o644)
+	r.call(Msg{Vers: 1, Cmd: Create, Name: []byte("before-reboot")})
+	if e := r.dump().Epochs; e.Current != 1 || e.Recovery != 0 {
+		t.Fatalf("outside grace a create must not start one: %+v", e)
+	}
+	os.WriteFile(endGrace, []byte("N\n"), 0o644) // the reboot: nfsd in grace
+	r.call(Msg{Vers: 1, Cmd: Create, Name: []byte("after-reboot")})
+	c := r.dump()
+	if c.Epochs.Current != 2 || c.Epochs.Recovery != 1 || len(c.Records[1]) != 1 || len(c.Records[2]) != 1 {
+		t.Fatalf("epochs %+v, records %+v: want the create in a new epoch 2 and epoch 1 recoverable", c.Epochs, c.Records)
+	}
+	os.Remove(endGrace)
+	r.call(Msg{Vers: 1, Cmd: GraceDone})
+	if d := r.call(Msg{Vers: 1, Cmd: Create, Name: []byte("x")}); statusOf(d[0]) != StatusEREMOTEIO {
+		t.Errorf("unreadable v4_end_grace: status %d, want %d", statusOf(d[0]), StatusEREMOTEIO)
 	}
 }
