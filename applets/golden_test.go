@@ -33,6 +33,7 @@ func golden(t *testing.T, name, got string) {
 // text the man pages are generated from: a change to an option shows up
 // here for review.
 func TestEveryHelpGolden(t *testing.T) {
+	t.Setenv("NFSRECOVER_NFS_CONF", "/nonexistent") // defaults, not this host's nfs.conf
 	for _, a := range Table {
 		var out bytes.Buffer
 		dispatch([]string{"nfsrecover", a.Name, "--help"}, host{goos: "linux"}, nil, &out, &out)

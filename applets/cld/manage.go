@@ -38,10 +38,9 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			{
-				Name:      "import",
-				Before:    cliutil.NoArgs,
-				Usage:     "load nfsdcld's main.sqlite (schema 3 or 4), or nfsdcltrack's main.sqlite or a v4recovery directory into the current epoch; all or nothing, the source is only read",
-				ArgsUsage: " ",
+				Name:   "import",
+				Before: cliutil.NoArgs,
+				Usage:  "load nfsdcld's main.sqlite (schema 3 or 4), or nfsdcltrack's main.sqlite or a v4recovery directory into the current epoch; all or nothing, the source is only read",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "from", Usage: "`PATH`: main.sqlite, its storage directory, or a v4recovery directory (default: nfs.conf [nfsdcld] storagedir, else " + DefaultStorage + ")"},
 					&cli.StringFlag{Name: "format", Value: "auto", Usage: "auto, nfsdcld, nfsdcltrack or v4recovery"},
@@ -56,10 +55,9 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 				},
 			},
 			{
-				Name:      "export",
-				Before:    cliutil.NoArgs,
-				Usage:     "write the grace epochs and their clients as nfsdcld's main.sqlite (schema 4)",
-				ArgsUsage: " ",
+				Name:   "export",
+				Before: cliutil.NoArgs,
+				Usage:  "write the grace epochs and their clients as nfsdcld's main.sqlite (schema 4)",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "to", Required: true, Usage: "`PATH`: a directory (main.sqlite is written inside it) or a file ending in .sqlite"},
 					&cli.BoolFlag{Name: "force", Usage: "replace an existing main.sqlite (atomically)"},
@@ -71,7 +69,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 			},
 		},
 	}
-	if err := app.Run(append([]string{"nfsrecover cld"}, args[1:]...)); err != nil {
+	if err := cliutil.Style(app).Run(append([]string{"nfsrecover cld"}, args[1:]...)); err != nil {
 		fmt.Fprintf(stderr, "nfsrecover cld %s: %v\n", args[1], err)
 		return 1
 	}

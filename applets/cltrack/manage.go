@@ -36,10 +36,9 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 		ExitErrHandler: func(*cli.Context, error) {}, // we print and choose the status
 		Commands: []*cli.Command{
 			{
-				Name:      "import",
-				Before:    cliutil.NoArgs,
-				Usage:     "load records from nfsdcltrack's main.sqlite or a v4recovery directory (all or nothing)",
-				ArgsUsage: " ",
+				Name:   "import",
+				Before: cliutil.NoArgs,
+				Usage:  "load records from nfsdcltrack's main.sqlite or a v4recovery directory (all or nothing)",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "from", Usage: "`PATH`: main.sqlite, its storage directory, or a v4recovery directory (default: nfs.conf [nfsdcltrack] storagedir, else /var/lib/nfs/nfsdcltrack)"},
 					&cli.StringFlag{Name: "format", Value: "auto", Usage: "auto, sqlite or v4recovery"},
@@ -55,10 +54,9 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 				},
 			},
 			{
-				Name:      "export",
-				Before:    cliutil.NoArgs,
-				Usage:     "write the database's records as nfsdcltrack's main.sqlite or as a v4recovery directory",
-				ArgsUsage: " ",
+				Name:   "export",
+				Before: cliutil.NoArgs,
+				Usage:  "write the database's records as nfsdcltrack's main.sqlite or as a v4recovery directory",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "to", Required: true, Usage: "`PATH`: a directory (main.sqlite is written inside it) or a file ending in .sqlite; for v4recovery, the directory"},
 					&cli.StringFlag{Name: "format", Value: "sqlite", Usage: "sqlite or v4recovery"},
@@ -72,7 +70,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 			},
 		},
 	}
-	if err := app.Run(append([]string{"nfsrecover cltrack"}, args[1:]...)); err != nil {
+	if err := cliutil.Style(app).Run(append([]string{"nfsrecover cltrack"}, args[1:]...)); err != nil {
 		fmt.Fprintf(stderr, "nfsrecover cltrack %s: %v\n", args[1], err)
 		return 1
 	}

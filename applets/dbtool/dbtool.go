@@ -76,7 +76,7 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 			},
 		},
 	}
-	if err := app.Run(append([]string{"nfsrecover db"}, args[1:]...)); err != nil {
+	if err := cliutil.Style(app).Run(append([]string{"nfsrecover db"}, args[1:]...)); err != nil {
 		fmt.Fprintf(stderr, "nfsrecover db: %v\n", err)
 		return 1
 	}

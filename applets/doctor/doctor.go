@@ -10,6 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"nfsrecover/applets/internal/cliutil"
+
 	"nfsrecover/pkg/doctor"
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/store"
@@ -57,7 +59,7 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 			return nil
 		},
 	}
-	if err := app.RunContext(context.Background(), append([]string{"nfsrecover doctor"}, args[1:]...)); err != nil {
+	if err := cliutil.Style(app).RunContext(context.Background(), append([]string{"nfsrecover doctor"}, args[1:]...)); err != nil {
 		fmt.Fprintf(stderr, "nfsrecover doctor: %v\n", err)
 		return 1
 	}

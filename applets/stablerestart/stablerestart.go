@@ -13,6 +13,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"nfsrecover/applets/internal/cliutil"
+
 	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/fileutil"
 	"nfsrecover/pkg/nfsconf"
@@ -137,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string
 				func(c *cli.Context) error { return e.export(c.String("to"), c.Bool("json")) }),
 		},
 	}
-	err := app.Run(append([]string{"nfsrecover stablerestart"}, args[1:]...))
+	err := cliutil.Style(app).Run(append([]string{"nfsrecover stablerestart"}, args[1:]...))
 	if err == nil {
 		return exitOK
 	}

@@ -55,7 +55,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 			},
 		},
 	}
-	if err := app.Run(append([]string{"nfsrecover statd"}, args[1:]...)); err != nil {
+	if err := cliutil.Style(app).Run(append([]string{"nfsrecover statd"}, args[1:]...)); err != nil {
 		fmt.Fprintf(stderr, "nfsrecover statd %s: %v\n", args[1], err)
 		return 1
 	}

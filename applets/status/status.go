@@ -15,6 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"nfsrecover/applets/internal/cliutil"
+
 	"nfsrecover/pkg/fileutil"
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/store"
@@ -78,7 +80,7 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 			return nil
 		},
 	}
-	if err := app.Run(append([]string{"nfsrecover status"}, args[1:]...)); err != nil {
+	if err := cliutil.Style(app).Run(append([]string{"nfsrecover status"}, args[1:]...)); err != nil {
 		fmt.Fprintf(stderr, "nfsrecover status: %v\n", err)
 		status = 1
 	}

@@ -17,8 +17,8 @@ _nfsrecover() {
   local help
   help=$(command nfsrecover "$applet" --help 2>&1)
   words=$(printf '%s\n' "$help" | grep -oE -- '(^|[ ,[])--?[A-Za-z][A-Za-z0-9-]*' | tr -d ' ,[' | sort -u)
-  # verbs: "COMMANDS:" entries (urfave) and "nfsrecover APPLET VERB" lines
-  words="$words $(printf '%s\n' "$help" | awk '/^COMMANDS:/{c=1;next} /^[A-Z]+:/{c=0} c&&NF{sub(/,.*/,"",$1);print $1}')"
+  # verbs: the "Commands:" section and "nfsrecover APPLET VERB" lines
+  words="$words $(printf '%s\n' "$help" | awk '/^Commands:/{c=1;next} !NF{c=0} c{sub(/,.*/,"",$1);print $1}')"
   words="$words $(printf '%s\n' "$help" | grep -oE "nfsrecover $applet (import|export)" | awk '{print $3}')"
   if [[ $cur == -* ]] || [ -n "$words" ]; then
     COMPREPLY=($(compgen -W "$words" -- "$cur"))

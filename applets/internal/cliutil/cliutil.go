@@ -15,3 +15,46 @@ func NoArgs(c *cli.Context) error {
 	}
 	return nil
 }
+
+// The help layout every applet uses, as the getopt-based ones print it:
+// "Usage:", what it does, then "Commands:" and "Options:" indented by two.
+const (
+	appHelp = `Usage: {{if .UsageText}}{{.UsageText}}{{else}}{{.HelpName}}{{if .VisibleFlags}} [options]{{end}}{{if .Commands}} COMMAND [options]{{end}}{{end}}
+
+{{.Usage}}
+{{- if .Description}}
+
+{{.Description}}{{end}}
+{{- if .VisibleCommands}}
+
+Commands:
+{{range .VisibleCommands}}  {{join .Names ", "}}{{"\t"}}{{.Usage}}
+{{end}}{{end}}
+{{- if .VisibleFlags}}
+
+Options:
+{{range .VisibleFlags}}  {{.}}
+{{end}}{{end}}`
+	commandHelp = `Usage: {{.HelpName}}{{if .VisibleFlags}} [options]{{end}}{{if .ArgsUsage}} {{.ArgsUsage}}{{end}}
+
+{{.Usage}}
+{{- if .Description}}
+
+{{.Description}}{{end}}
+{{- if .VisibleFlags}}
+
+Options:
+{{range .VisibleFlags}}  {{.}}
+{{end}}{{end}}`
+)
+
+// Style gives an app and all its commands the shared help layout and
+// hides urfave's "help" command (--help works everywhere).
+func Style(app *cli.App) *cli.App {
+	app.CustomAppHelpTemplate = appHelp
+	app.HideHelpCommand = true
+	for _, c := range app.Commands {
+		c.CustomHelpTemplate = commandHelp
+	}
+	return app
+}
