@@ -142,6 +142,8 @@ func randomSteps(r *rand.Rand, n int) []step {
 		case k < 18:
 			steps = append(steps, kill9)
 			steps = append(steps, boot...)
+		case k < 19 && r.IntN(2) == 0:
+			steps = append(steps, repipe) // nfsd restarted: pipe removed and created
 		default:
 			steps = append(steps, call(graceStart(2)))
 		}
