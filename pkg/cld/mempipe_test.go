@@ -21,7 +21,8 @@ type memPipe struct {
 	replies  chan []byte
 	reads    int // reads that returned 0 bytes
 	waits    int
-	openedAt int // sequence number of the open
+	openedAt int           // sequence number of the open
+	hold     chan struct{} // when set, Write waits until it is closed
 }
 
 func newMemPipe(chunk int) *memPipe {
@@ -75,6 +76,9 @@ func (p *memPipe) Read(b []byte) (int, error) {
 }
 
 func (p *memPipe) Write(b []byte) (int, error) {
+	if p.hold != nil {
+		<-p.hold
+	}
 	p.mu.Lock()
 	gone := p.gone
 	p.mu.Unlock()

@@ -44,19 +44,18 @@ func (s *Server) Serve(ctx context.Context, open Opener) error {
 	if err != nil {
 		return fmt.Errorf("cld: open pipe: %w", err)
 	}
-	var wg sync.WaitGroup
+	cur := &inUse{Pipe: p}
 	defer func() {
-		wg.Wait()
-		if p != nil {
-			p.Close()
+		if cur != nil {
+			cur.closeWhenDone()
 		}
 	}()
 	slots := make(chan struct{}, MaxInFlight)
 	for {
-		raw, err := s.next(ctx, p)
+		raw, err := s.next(ctx, cur)
 		if errors.Is(err, errReopen) || errors.Is(err, ErrPipeGone) {
 			s.log().Info("reopening the pipe", "why", err)
-			if p, err = reopen(ctx, open, p); err != nil {
+			if cur, err = reopen(ctx, open, cur); err != nil {
 				return quiet(ctx, err)
 			}
 			continue
@@ -66,31 +65,45 @@ func (s *Server) Serve(ctx context.Context, open Opener) error {
 		}
 		if !known(raw[1]) {
 			// Answer -EOPNOTSUPP, then reopen, as nfsdcld does.
-			s.log().Warn("unknown upcall", "err", s.Handle(context.WithoutCancel(ctx), raw, p))
-			if p, err = reopen(ctx, open, p); err != nil {
+			s.log().Warn("unknown upcall", "err", s.Handle(context.WithoutCancel(ctx), raw, cur))
+			if cur, err = reopen(ctx, open, cur); err != nil {
 				return quiet(ctx, err)
 			}
 			continue
 		}
 		slots <- struct{}{}
-		wg.Add(1)
-		go func(p Pipe) {
-			defer func() { <-slots; wg.Done() }()
-			if err := s.Handle(context.WithoutCancel(ctx), raw, p); err != nil {
+		cur.handlers.Add(1)
+		go func(u *inUse) {
+			defer func() { <-slots; u.handlers.Done() }()
+			if err := s.Handle(context.WithoutCancel(ctx), raw, u); err != nil {
 				s.log().Error("upcall not answered", "err", err)
 			}
-		}(p)
+		}(cur)
 	}
 }
 
-// reopen opens the pipe anew and only then closes the old descriptor.
-func reopen(ctx context.Context, open Opener, old Pipe) (Pipe, error) {
+// inUse is an open pipe and the handlers still answering on it. It is
+// closed only once they are done: a descriptor closed under a late reply
+// could be reused by another file, and the reply written there.
+type inUse struct {
+	Pipe
+	handlers sync.WaitGroup
+}
+
+func (u *inUse) closeWhenDone() {
+	u.handlers.Wait()
+	u.Pipe.Close()
+}
+
+// reopen opens the pipe anew and only then closes the old descriptor
+// (once its handlers are done). On failure it returns nil.
+func reopen(ctx context.Context, open Opener, old *inUse) (*inUse, error) {
 	p, err := open.Open(ctx)
-	old.Close()
+	old.closeWhenDone()
 	if err != nil {
 		return nil, fmt.Errorf("cld: reopen pipe: %w", err)
 	}
-	return p, nil
+	return &inUse{Pipe: p}, nil
 }
 
 // quiet turns an error caused by the end of ctx into a clean return.

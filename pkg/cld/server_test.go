@@ -256,3 +256,33 @@ func TestOldKernelGrace(t *testing.T) {
 		t.Errorf("unreadable v4_end_grace: status %d, want %d", statusOf(d[0]), StatusEREMOTEIO)
 	}
 }
+
+// TestOldPipeClosedAfterItsReplies: when the pipe goes while an upcall is
+// being answered, the old descriptor stays open until that reply was
+// tried; closing it earlier would let another file reuse its number and
+// receive the reply.
+func TestOldPipeClosedAfterItsReplies(t *testing.T) {
+	r := newRig(t, 0)
+	r.pipe.hold = make(chan struct{})
+	r.pipe.push(upcall(Msg{Vers: 2, Cmd: Create, Name: []byte("late")}, 1))
+	next := newMemPipe(0)
+	r.opener.pipes <- next
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("timed out waiting for %s; events %q", what, r.opener.log())
+			}
+		}
+	}
+	// The create's handler is now blocked writing its reply.
+	waitFor("the create to be read", func() bool { r.pipe.mu.Lock(); defer r.pipe.mu.Unlock(); return len(r.pipe.queue) == 0 && r.pipe.cur == nil })
+	r.pipe.remove()
+	waitFor("the new pipe to open", func() bool { return slices.Contains(r.opener.log(), "open 2") })
+	if slices.Contains(r.opener.log(), "close 1") {
+		t.Fatalf("old pipe closed while a reply was still being written: %q", r.opener.log())
+	}
+	close(r.pipe.hold)
+	waitFor("the old pipe to close", func() bool { return slices.Contains(r.opener.log(), "close 1") })
+	r.pipe = next
+}
