@@ -276,7 +276,11 @@ func TestOldPipeClosedAfterItsReplies(t *testing.T) {
 		}
 	}
 	// The create's handler is now blocked writing its reply.
-	waitFor("the create to be read", func() bool { r.pipe.mu.Lock(); defer r.pipe.mu.Unlock(); return len(r.pipe.queue) == 0 && r.pipe.cur == nil })
+	waitFor("the create to be read", func() bool {
+		r.pipe.mu.Lock()
+		defer r.pipe.mu.Unlock()
+		return len(r.pipe.queue) == 0 && r.pipe.cur == nil
+	})
 	r.pipe.remove()
 	waitFor("the new pipe to open", func() bool { return slices.Contains(r.opener.log(), "open 2") })
 	if slices.Contains(r.opener.log(), "close 1") {
