@@ -81,29 +81,36 @@ func (o *DirOpener) waitCreate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read inotify: %w", err)
 		}
-		if createdPipe(buf[:n]) {
+		created, lost := createdPipe(buf[:n])
+		if lost {
+			return fmt.Errorf("%w: %s went away (rpc_pipefs unmounted?)", ErrWatchLost, o.dir)
+		}
+		if created {
 			return nil
 		}
 	}
 }
 
+// ErrWatchLost means the nfsd directory itself went away: nothing will
+// ever be created in it again, so waiting would hang silently (nfsdcld
+// does). The daemon exits instead, and its service manager sees it.
+var ErrWatchLost = errors.New("cld: the watched pipe directory is gone")
+
 // createdPipe reports whether a batch of inotify events holds the pipe's
-// creation, or the loss of the watch (then opening is retried and fails
-// with a clear error).
-func createdPipe(b []byte) bool {
+// creation, or the loss of the watch.
+func createdPipe(b []byte) (created, lost bool) {
 	for len(b) >= unix.SizeofInotifyEvent {
 		ev := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
 		end := unix.SizeofInotifyEvent + int(ev.Len)
 		if end > len(b) {
-			return false
+			return created, lost
 		}
 		name := strings.TrimRight(string(b[unix.SizeofInotifyEvent:end]), "\x00")
-		if name == PipeName || ev.Mask&unix.IN_IGNORED != 0 {
-			return true
-		}
+		created = created || name == PipeName
+		lost = lost || ev.Mask&unix.IN_IGNORED != 0
 		b = b[end:]
 	}
-	return false
+	return created, lost
 }
 
 // filePipe is the real pipe: a descriptor on rpc_pipefs, used with raw

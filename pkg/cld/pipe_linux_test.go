@@ -1,0 +1,54 @@
+//go:build linux
+
+package cld
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestDirOpener: a missing pipe is waited for with inotify and opened
+// once created; a missing directory is an error at start; the directory
+// going away ends the wait with ErrWatchLost instead of hanging.
+func TestDirOpener(t *testing.T) {
+	pipefs := t.TempDir()
+	if _, err := Watch(pipefs); err == nil {
+		t.Fatal("Watch of a pipefs without nfsd/ succeeded")
+	}
+	dir := filepath.Join(pipefs, DirName)
+	os.Mkdir(dir, 0o755)
+	o, err := Watch(pipefs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opened := make(chan error, 1)
+	go func() {
+		p, err := o.Open(ctx)
+		if err == nil {
+			p.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned before the pipe existed: %v", err)
+	case <-time.After(100 * time.Millisecond): // still waiting, as it should
+	}
+	os.WriteFile(o.Path(), nil, 0o600)
+	if err := <-opened; err != nil {
+		t.Fatalf("Open after creation: %v", err)
+	}
+	os.Remove(o.Path())
+	go func() { _, err := o.Open(ctx); opened <- err }()
+	os.Remove(dir)
+	if err := <-opened; !errors.Is(err, ErrWatchLost) {
+		t.Fatalf("directory removed: %v, want ErrWatchLost", err)
+	}
+}
