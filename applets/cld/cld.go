@@ -16,6 +16,7 @@ import (
 	"nfsrecover/pkg/cld"
 	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/getopt"
+	"nfsrecover/pkg/legacy/cldsql"
 	"nfsrecover/pkg/logging"
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/store"
@@ -61,7 +62,9 @@ Options:
   -h, --help             show this help
 
 Database: --db, then -s DIR, then $NFSRECOVER_DB, then nfs.conf
-[nfsrecover] db, then /var/lib/nfs/nfsrecover.db. The first start copies
+[nfsrecover] db, then /var/lib/nfs/nfsrecover.db. The first start adopts
+nfsdcld's own database (DIR/main.sqlite, else [nfsdcld] storagedir, else
+/var/lib/nfs/nfsdcld/main.sqlite; read only) if there is one, and copies
 nfsdcltrack's records (kept by the cltrack applet in the same database)
 into the current epoch, as nfsdcld does.
 nfs.conf: [nfsdcld] debug, [general] pipefs-directory.
@@ -79,6 +82,7 @@ type config struct {
 	foreground, debug bool
 	pipefs            string
 	storageDir        string
+	nfsdcldDB         string // nfsdcld's own main.sqlite, adopted at the first start
 	dbPath, dbSource  string
 }
 
@@ -133,6 +137,11 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		}
 	}
 	cfg.dbPath, cfg.dbSource = store.Locate(store.Where{DB: flagDB, Dir: cfg.storageDir}, lookupEnv, conf)
+	legacy := cfg.storageDir
+	if legacy == "" {
+		legacy = conf.String("nfsdcld", "storagedir", DefaultStorage)
+	}
+	cfg.nfsdcldDB = filepath.Join(legacy, cldsql.FileName)
 	return cfg, false
 }
 
@@ -196,6 +205,9 @@ func prepareDB(cfg config, log *slog.Logger) (*os.File, int) {
 		return nil, dbExit(err)
 	}
 	defer db.Close()
+	if code := adoptNfsdcld(db, cfg, log); code != exitOK {
+		return nil, code
+	}
 	var e store.Epochs
 	var imported int
 	err = db.Update(func(tx *store.Tx) error {
@@ -217,6 +229,33 @@ func prepareDB(cfg config, log *slog.Logger) (*os.File, int) {
 		return nil, exitFatal
 	}
 	return f, exitOK
+}
+
+// adoptNfsdcld imports nfsdcld's own database at our first start (no
+// epochs yet), so a host that moves from nfsdcld keeps its clients. A
+// database that cannot be read stops the start: starting empty would
+// lose every client's right to reclaim.
+func adoptNfsdcld(db *store.DB, cfg config, log *slog.Logger) int {
+	var started bool
+	if err := db.View(func(tx *store.Tx) (err error) { _, started, err = tx.CldEpochs(); return err }); err != nil || started {
+		return exitOK
+	}
+	if _, err := os.Stat(cfg.nfsdcldDB); err != nil {
+		return exitOK
+	}
+	snap, err := cldsql.Read(cfg.nfsdcldDB)
+	if err != nil {
+		log.Error("cannot adopt nfsdcld's database; import it with \"nfsrecover cld import\" or move it away", "path", cfg.nfsdcldDB, "err", err)
+		return exitFatal
+	}
+	err = db.Update(func(tx *store.Tx) error { return tx.PutCldState(snap.Epochs, snap.Records) })
+	if err != nil {
+		log.Error("cannot adopt nfsdcld's database", "path", cfg.nfsdcldDB, "err", err)
+		return exitFatal
+	}
+	log.Info("adopted nfsdcld's database (it is left as it was)", "path", cfg.nfsdcldDB,
+		"current_epoch", snap.Epochs.Current, "recovery_epoch", snap.Epochs.Recovery)
+	return exitOK
 }
 
 func dbExit(err error) int {

@@ -169,3 +169,25 @@ func firstDiffIndex(a, b []string) int {
 	}
 	return min(len(a), len(b))
 }
+
+// TestFirstStartAdoptsNfsdcld: started with -s on nfsdcld's storage
+// directory, ours adopts its main.sqlite at the first start and streams
+// the same clients as nfsdcld would; the file is left as it was.
+func TestFirstStartAdoptsNfsdcld(t *testing.T) {
+	needRig(t)
+	storage := t.TempDir()
+	real := newRigAt(t, "real", storage)
+	real.transcript(seq(boot, []step{call(create(2, "kept-1", "p")), call(create(2, "kept-2", "")), call(graceDone(2))}))
+	real.stop(syscall.SIGTERM)
+	sum := fileSum(t, filepath.Join(storage, "main.sqlite"))
+	backup := t.TempDir()
+	copyFile(t, filepath.Join(storage, "main.sqlite"), filepath.Join(backup, "main.sqlite"))
+	want := streamOf(t, "real", backup)
+	got := streamOf(t, "ours", storage)
+	if len(want) != 4 || !slices.Equal(got, want) {
+		t.Fatalf("first boot on nfsdcld's directory:\nours:\n%s\nnfsdcld:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if fileSum(t, filepath.Join(storage, "main.sqlite")) != sum {
+		t.Error("adopting changed nfsdcld's database")
+	}
+}
