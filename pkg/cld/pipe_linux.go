@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -83,7 +84,7 @@ func (o *DirOpener) waitCreate(ctx context.Context) error {
 		}
 		created, lost := createdPipe(buf[:n])
 		if lost {
-			return fmt.Errorf("%w: %s went away (rpc_pipefs unmounted?)", ErrWatchLost, o.dir)
+			return o.rearm(ctx)
 		}
 		if created {
 			return nil
@@ -91,10 +92,24 @@ func (o *DirOpener) waitCreate(ctx context.Context) error {
 	}
 }
 
-// ErrWatchLost means the nfsd directory itself went away: nothing will
-// ever be created in it again, so waiting would hang silently (nfsdcld
-// does). The daemon exits instead, and its service manager sees it.
-var ErrWatchLost = errors.New("cld: the watched pipe directory is gone")
+// rearm waits for the nfsd directory to come back (rpc_pipefs mounted
+// again) and watches it anew. A mount makes no inotify event, so it
+// checks with a backoff from 250 ms to 10 s: never a busy loop, and
+// never a wait on a watch that cannot fire (nfsdcld's hang).
+func (o *DirOpener) rearm(ctx context.Context) error {
+	delay := 250 * time.Millisecond
+	for {
+		if _, err := unix.InotifyAddWatch(o.inotify, o.dir, unix.IN_CREATE); err == nil {
+			return nil
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
 
 // createdPipe reports whether a batch of inotify events holds the pipe's
 // creation, or the loss of the watch.
