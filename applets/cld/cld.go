@@ -212,7 +212,7 @@ func prepareDB(cfg config, log *slog.Logger) (*os.File, int) {
 	var imported int
 	err = db.Update(func(tx *store.Tx) error {
 		var err error
-		e, imported, err = tx.CldStart()
+		e, imported, err = tx.CldStartHashes(legacyTracking())
 		return err
 	})
 	if err != nil {
@@ -256,6 +256,15 @@ func adoptNfsdcld(db *store.DB, cfg config, log *slog.Logger) int {
 	log.Info("adopted nfsdcld's database (it is left as it was)", "path", cfg.nfsdcldDB,
 		"current_epoch", snap.Epochs.Current, "recovery_epoch", snap.Epochs.Recovery)
 	return exitOK
+}
+
+// legacyTracking reports whether the kernel still has legacy client
+// tracking (CONFIG_NFSD_LEGACY_CLIENT_TRACKING): only then can imported
+// "hash:" rows ever match. nfsv4recoverydir is absent or unreadable
+// (EINVAL) without it.
+func legacyTracking() bool {
+	_, err := os.ReadFile("/proc/fs/nfsd/nfsv4recoverydir")
+	return err == nil
 }
 
 func dbExit(err error) int {

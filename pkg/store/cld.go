@@ -107,7 +107,13 @@ func (tx *Tx) epoch(n uint64) (*bolt.Bucket, error) {
 // "hash:<name>" plus a NUL, nfsdcld's form), so a host that moves from
 // nfsdcltrack to nfsdcld keeps its clients. It returns the epochs and the
 // number of records imported.
-func (tx *Tx) CldStart() (Epochs, int, error) {
+func (tx *Tx) CldStart() (Epochs, int, error) { return tx.CldStartHashes(true) }
+
+// CldStartHashes is CldStart that copies the hash-only v4recovery records
+// only when withHashes is set: a kernel without legacy client tracking
+// can never match a "hash:" row, and every such row would keep the grace
+// period from ending early (the kernel waits for all rows to reclaim).
+func (tx *Tx) CldStartHashes(withHashes bool) (Epochs, int, error) {
 	e, ok, err := tx.CldEpochs()
 	if err != nil {
 		return e, 0, err
@@ -124,7 +130,7 @@ func (tx *Tx) CldStart() (Epochs, int, error) {
 	if !e.FirstTime {
 		return e, 0, nil
 	}
-	recs, err := tx.cltrackAsCld()
+	recs, err := tx.cltrackAsCld(withHashes)
 	if err != nil || len(recs) == 0 {
 		// With no nfsdcltrack records nfsdcld's copy fails and rolls
 		// back, leaving the current epoch alone.
@@ -137,14 +143,14 @@ func (tx *Tx) CldStart() (Epochs, int, error) {
 }
 
 // cltrackAsCld lists cltrack's records the way nfsdcld imports them.
-func (tx *Tx) cltrackAsCld() ([]CldRecord, error) {
+func (tx *Tx) cltrackAsCld(withHashes bool) ([]CldRecord, error) {
 	var recs []CldRecord
 	err := tx.ForEachClient(func(c Client) error {
 		recs = append(recs, CldRecord{ID: c.ID})
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || !withHashes {
+		return recs, err
 	}
 	err = tx.ForEachHash(func(h string) error {
 		recs = append(recs, CldRecord{ID: append([]byte("hash:"+h), 0)})

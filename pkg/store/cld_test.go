@@ -98,3 +98,21 @@ func TestCldEpochModel(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCldStartWithoutHashes: on a kernel without legacy tracking the
+// hash-only rows are not copied (they could never be reclaimed).
+func TestCldStartWithoutHashes(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "db"), nil)
+	err := db.Update(func(tx *Tx) error {
+		tx.PutClient(Client{ID: []byte("c")})
+		tx.PutHash("0123456789abcdef0123456789abcdef")
+		_, n, err := tx.CldStartHashes(false)
+		if got := cldIDs(t, tx, 1); n != 1 || len(got) != 1 || got[0] != "c" {
+			t.Errorf("without hashes: %d imported, epoch 1 = %q", n, got)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
