@@ -23,18 +23,7 @@ import (
 
 var bin string
 
-func TestMain(m *testing.M) {
-	os.Exit(testenv.Isolate(func() int {
-		var remove func()
-		var err error
-		if bin, remove, err = testenv.BuildBinary(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		defer remove()
-		return m.Run()
-	}))
-}
+func TestMain(m *testing.M) { os.Exit(testenv.IsolateWithBinary(m.Run, &bin)) }
 
 // nfsUtilsUnits is where Debian's nfs-common and nfs-kernel-server
 // install theirs: the oracle for names and shapes.

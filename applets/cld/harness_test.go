@@ -28,18 +28,7 @@ const realNfsdcld = "/usr/sbin/nfsdcld"
 // bin is the nfsrecover binary under test, built by TestMain.
 var bin string
 
-func TestMain(m *testing.M) {
-	os.Exit(testenv.Isolate(func() int {
-		var remove func()
-		var err error
-		if bin, remove, err = testenv.BuildBinary(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		defer remove()
-		return m.Run()
-	}))
-}
+func TestMain(m *testing.M) { os.Exit(testenv.IsolateWithBinary(m.Run, &bin)) }
 
 // needRig requires what the FUSE rig needs.
 func needRig(t *testing.T) {

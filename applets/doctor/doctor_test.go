@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,18 +21,7 @@ import (
 
 var bin string
 
-func TestMain(m *testing.M) {
-	os.Exit(testenv.Isolate(func() int {
-		var remove func()
-		var err error
-		if bin, remove, err = testenv.BuildBinary(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		defer remove()
-		return m.Run()
-	}))
-}
+func TestMain(m *testing.M) { os.Exit(testenv.IsolateWithBinary(m.Run, &bin)) }
 
 // host is a state directory with our rpc.statd serving it.
 type host struct {

@@ -25,18 +25,7 @@ var bin string
 // TestMain runs the package in a network and mount namespace of its own
 // (testenv.Isolate), so that the statd and rpcbind on the host are never
 // seen, and builds the binary the tests run.
-func TestMain(m *testing.M) {
-	os.Exit(testenv.Isolate(func() int {
-		var remove func()
-		var err error
-		if bin, remove, err = testenv.BuildBinary(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		defer remove()
-		return m.Run()
-	}))
-}
+func TestMain(m *testing.M) { os.Exit(testenv.IsolateWithBinary(m.Run, &bin)) }
 
 // local is the rpcbind of the test's own namespace.
 var local = oncrpc.Rpcbind{Network: "udp", Address: "127.0.0.1:111"}

@@ -23,18 +23,7 @@ var bin string
 // TestMain runs the package in a network and mount namespace of its own
 // (statd needs its own rpcbind; the FUSE mounts stay private) and builds
 // the binary.
-func TestMain(m *testing.M) {
-	os.Exit(testenv.Isolate(func() int {
-		var remove func()
-		var err error
-		if bin, remove, err = testenv.BuildBinary(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		defer remove()
-		return m.Run()
-	}))
-}
+func TestMain(m *testing.M) { os.Exit(testenv.IsolateWithBinary(m.Run, &bin)) }
 
 // rig is a lazyfs mount that the programs under test use as their disk,
 // with a power switch.

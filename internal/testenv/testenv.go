@@ -152,3 +152,21 @@ func BuildBinary() (path string, remove func(), err error) {
 	}
 	return path, func() { os.RemoveAll(dir) }, nil
 }
+
+// IsolateWithBinary is Isolate for packages that run the nfsrecover
+// binary: inside the namespace it builds it, sets *bin to its path, runs
+// the tests and removes it. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.IsolateWithBinary(m.Run, &bin)) }
+func IsolateWithBinary(run func() int, bin *string) int {
+	return Isolate(func() int {
+		path, remove, err := BuildBinary()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer remove()
+		*bin = path
+		return run()
+	})
+}

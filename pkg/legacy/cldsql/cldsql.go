@@ -14,8 +14,8 @@
 // open, and we must never do the same. Write produces schema 4 in a
 // temporary file that is fsync'd and renamed into place.
 //
-// The SQLite driver is linked only by this package and cltracksql; with
-// -tags nosqlite Read and Write return ErrNotBuilt.
+// Files are opened through pkg/legacy/sqlitefile; with -tags nosqlite
+// Read and Write return ErrNotBuilt.
 package cldsql
 
 import (

@@ -6,16 +6,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
-	_ "modernc.org/sqlite" // registers driver "sqlite"
-
 	"nfsrecover/pkg/fileutil"
+	"nfsrecover/pkg/legacy/sqlitefile"
 	"nfsrecover/pkg/store"
 )
 
@@ -32,26 +28,12 @@ const (
 // TableName is nfsdcld's table of epoch n.
 func TableName(n uint64) string { return fmt.Sprintf("rec-%016x", n) }
 
-func dsn(path, query string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	return (&url.URL{Scheme: "file", Path: abs, RawQuery: query}).String(), nil
-}
 
 // Read loads the database at path without modifying it.
 func Read(path string) (Snapshot, error) {
-	if _, err := os.Stat(path); err != nil {
+	db, err := sqlitefile.OpenReadOnly(path)
+	if err != nil {
 		return Snapshot{}, fmt.Errorf("cldsql: %w", err)
-	}
-	src, err := dsn(path, "mode=ro")
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("cldsql: %s: %w", path, err)
-	}
-	db, err := sql.Open("sqlite", src)
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("cldsql: open %s: %w", path, err)
 	}
 	defer db.Close()
 	snap, err := readDB(db)
@@ -236,11 +218,7 @@ func Write(path string, s Snapshot, overwrite bool) error {
 }
 
 func writeDB(path string, s Snapshot) error {
-	dst, err := dsn(path, "")
-	if err != nil {
-		return err
-	}
-	db, err := sql.Open("sqlite", dst)
+	db, err := sqlitefile.Open(path)
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,9 @@
 // produces schema 2 in a temporary file that is fsync'd and renamed into
 // place, so the real nfsdcltrack accepts it and a crash leaves the old file.
 //
-// The SQLite driver (modernc.org/sqlite, pure Go) is only linked by this
-// package; build with -tags nosqlite to leave it out of embedded images,
-// where Read and Write then return ErrNotBuilt.
+// Files are opened through pkg/legacy/sqlitefile (the SQLite driver,
+// modernc.org/sqlite, pure Go); build with -tags nosqlite to leave it out
+// of embedded images, where Read and Write then return ErrNotBuilt.
 package cltracksql
 
 import (

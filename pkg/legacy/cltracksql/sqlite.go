@@ -6,13 +6,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-
-	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"nfsrecover/pkg/fileutil"
+	"nfsrecover/pkg/legacy/sqlitefile"
 	"nfsrecover/pkg/store"
 )
 
@@ -25,27 +21,12 @@ const (
 	ddlClients    = "CREATE TABLE clients (id BLOB PRIMARY KEY, time INTEGER, has_session INTEGER);"
 )
 
-func dsn(path string, query string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	u := url.URL{Scheme: "file", Path: abs, RawQuery: query}
-	return u.String(), nil
-}
 
 // Read loads the database at path without modifying it.
 func Read(path string) (Snapshot, error) {
-	if _, err := os.Stat(path); err != nil {
+	db, err := sqlitefile.OpenReadOnly(path)
+	if err != nil {
 		return Snapshot{}, fmt.Errorf("cltracksql: %w", err)
-	}
-	src, err := dsn(path, "mode=ro")
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("cltracksql: %s: %w", path, err)
-	}
-	db, err := sql.Open("sqlite", src)
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("cltracksql: open %s: %w", path, err)
 	}
 	defer db.Close()
 	snap, err := readDB(db)
@@ -133,11 +114,7 @@ func Write(path string, clients []store.Client, overwrite bool) error {
 }
 
 func writeDB(path string, clients []store.Client) error {
-	dst, err := dsn(path, "")
-	if err != nil {
-		return err
-	}
-	db, err := sql.Open("sqlite", dst)
+	db, err := sqlitefile.Open(path)
 	if err != nil {
 		return err
 	}
