@@ -28,7 +28,6 @@ const (
 // TableName is nfsdcld's table of epoch n.
 func TableName(n uint64) string { return fmt.Sprintf("rec-%016x", n) }
 
-
 // Read loads the database at path without modifying it.
 func Read(path string) (Snapshot, error) {
 	db, err := sqlitefile.OpenReadOnly(path)

@@ -21,7 +21,6 @@ const (
 	ddlClients    = "CREATE TABLE clients (id BLOB PRIMARY KEY, time INTEGER, has_session INTEGER);"
 )
 
-
 // Read loads the database at path without modifying it.
 func Read(path string) (Snapshot, error) {
 	db, err := sqlitefile.OpenReadOnly(path)
