@@ -26,10 +26,7 @@ const DefaultStorage = "/var/lib/nfs/nfsdcld"
 func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	conf := nfsconf.LoadEnv(lookupEnv)
 	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
-	dbPath := func(c *cli.Context) string {
-		p, _ := store.Locate(store.Where{DB: c.String("db")}, lookupEnv, conf)
-		return p
-	}
+	dbPath := cliutil.DBPath(lookupEnv, conf, "")
 	app := &cli.App{
 		Name:           "nfsrecover cld",
 		Usage:          "move nfsdcld's client records and grace epochs between its main.sqlite and the nfsrecover database",

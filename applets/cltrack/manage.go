@@ -24,10 +24,7 @@ import (
 func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	conf := nfsconf.LoadEnv(lookupEnv)
 	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
-	dbPath := func(c *cli.Context) string {
-		p, _ := store.Locate(store.Where{DB: c.String("db")}, lookupEnv, conf)
-		return p
-	}
+	dbPath := cliutil.DBPath(lookupEnv, conf, "")
 	app := &cli.App{
 		Name:           "nfsrecover cltrack",
 		Usage:          "move NFSv4 client-tracking records between nfsdcltrack's formats and the nfsrecover database",

@@ -31,17 +31,7 @@ const (
 func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	conf := nfsconf.LoadEnv(lookupEnv)
 	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
-	dbPath := func(c *cli.Context) string {
-		var flag string
-		for _, cc := range c.Lineage() { // --db after the command, else before it
-			if cc.IsSet("db") {
-				flag = cc.String("db")
-				break
-			}
-		}
-		p, _ := store.Locate(store.Where{DB: flag}, lookupEnv, conf)
-		return p
-	}
+	dbPath := cliutil.DBPath(lookupEnv, conf, "")
 	status := 0
 	app := &cli.App{
 		Name:           "nfsrecover db",

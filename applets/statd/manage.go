@@ -17,10 +17,7 @@ import (
 func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	conf := nfsconf.LoadEnv(lookupEnv)
 	dbFlag := &cli.StringFlag{Name: "db", Usage: store.PathHelp}
-	dbPath := func(c *cli.Context) string {
-		p, _ := store.Locate(store.Where{DB: c.String("db"), ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
-		return p
-	}
+	dbPath := cliutil.DBPath(lookupEnv, conf, conf.String("statd", "state-directory-path", ""))
 	defDir := conf.String("statd", "state-directory-path", "/var/lib/nfs")
 	app := &cli.App{
 		Name:           "nfsrecover statd",

@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"nfsrecover/pkg/nfsconf"
+	"nfsrecover/pkg/store"
 )
 
 // NoArgs is a command's Before for commands that take options only: an
@@ -57,4 +60,21 @@ func Style(app *cli.App) *cli.App {
 		c.CustomHelpTemplate = commandHelp
 	}
 	return app
+}
+
+// DBPath returns how a command finds the database: --db given after the
+// command or before it, else store.Locate's rule (confDir is the state
+// directory nfs.conf gives, if the applet has one).
+func DBPath(lookupEnv func(string) (string, bool), conf *nfsconf.Config, confDir string) func(*cli.Context) string {
+	return func(c *cli.Context) string {
+		var flag string
+		for _, cc := range c.Lineage() {
+			if cc.IsSet("db") {
+				flag = cc.String("db")
+				break
+			}
+		}
+		p, _ := store.Locate(store.Where{DB: flag, ConfDir: confDir}, lookupEnv, conf)
+		return p
+	}
 }
