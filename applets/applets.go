@@ -76,7 +76,7 @@ var Table = []Applet{
 	{Name: "stablerestart", Dir: "/usr/sbin",
 		Summary: "inspect, verify, repair, import and export FreeBSD's nfs-stablerestart file", Main: stablerestart.Main},
 	{Name: "db", Summary: "dump or check the nfsrecover database", Main: dbtool.Main},
-	{Name: "doctor", Summary: "check this host's recovery setup and say how to fix what is wrong (exit 0 healthy, 1 problem, 2 warning)", Main: doctor.Main},
+	{Name: "doctor", Summary: "check this host's recovery setup and say how to fix what is wrong (exit 0 healthy, 1 problem, 2 warning)", OS: linuxOnly, Main: doctor.Main},
 	{Name: "status", Summary: "the recovery state on one screen: NSM state, peers, pending notices, clients, epochs (--json, --metrics)", Main: status.Main},
 }
 

@@ -161,7 +161,8 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		return exitFatal
 	}
 	defer watch.Close()
-	kept, code := prepareDB(cfg, log)
+	// The background child finds the start-up done by its parent.
+	kept, code := prepareDB(cfg, log, !daemon.IsChild(lookupEnv))
 	if code != exitOK {
 		return code
 	}
@@ -194,34 +195,21 @@ func checkStorage(cfg config, log *slog.Logger) int {
 	return exitOK
 }
 
-// prepareDB opens the database, runs nfsdcld's start-up (first-time
-// import of cltrack's records) and returns a descriptor kept open so the
-// daemon can reopen the file for each commit after dropping its
-// capabilities.
-func prepareDB(cfg config, log *slog.Logger) (*os.File, int) {
+// prepareDB opens the database, runs nfsdcld's start-up (adopting
+// nfsdcld's database, first-time import of cltrack's records) when
+// startup is set, and returns a descriptor kept open so the daemon can
+// reopen the file for each commit after dropping its capabilities.
+func prepareDB(cfg config, log *slog.Logger, startup bool) (*os.File, int) {
 	db, err := store.Open(cfg.dbPath, nil)
 	if err != nil {
 		log.Error("cannot open the database", "path", cfg.dbPath, "from", cfg.dbSource, "err", err)
 		return nil, dbExit(err)
 	}
 	defer db.Close()
-	if code := adoptNfsdcld(db, cfg, log); code != exitOK {
-		return nil, code
-	}
-	var e store.Epochs
-	var imported int
-	err = db.Update(func(tx *store.Tx) error {
-		var err error
-		e, imported, err = tx.CldStartHashes(legacyTracking())
-		return err
-	})
-	if err != nil {
-		log.Error("cannot prepare the grace epochs", "path", cfg.dbPath, "err", err)
-		return nil, exitFatal
-	}
-	log.Info("database ready", "path", cfg.dbPath, "current_epoch", e.Current, "recovery_epoch", e.Recovery)
-	if e.FirstTime {
-		log.Info("copied nfsdcltrack's records into the current epoch", "records", imported)
+	if startup {
+		if code := startEpochs(db, cfg, log); code != exitOK {
+			return nil, code
+		}
 	}
 	f, err := os.OpenFile(cfg.dbPath, os.O_RDWR, 0)
 	if err != nil {
@@ -229,6 +217,30 @@ func prepareDB(cfg config, log *slog.Logger) (*os.File, int) {
 		return nil, exitFatal
 	}
 	return f, exitOK
+}
+
+// startEpochs adopts nfsdcld's database if there is one and runs
+// nfsdcld's start-up on the epochs.
+func startEpochs(db *store.DB, cfg config, log *slog.Logger) int {
+	if code := adoptNfsdcld(db, cfg, log); code != exitOK {
+		return code
+	}
+	var e store.Epochs
+	var imported int
+	err := db.Update(func(tx *store.Tx) error {
+		var err error
+		e, imported, err = tx.CldStartHashes(legacyTracking())
+		return err
+	})
+	if err != nil {
+		log.Error("cannot prepare the grace epochs", "path", cfg.dbPath, "err", err)
+		return exitFatal
+	}
+	log.Info("database ready", "path", cfg.dbPath, "current_epoch", e.Current, "recovery_epoch", e.Recovery)
+	if e.FirstTime {
+		log.Info("copied nfsdcltrack's records into the current epoch", "records", imported)
+	}
+	return exitOK
 }
 
 // adoptNfsdcld imports nfsdcld's own database at our first start (no

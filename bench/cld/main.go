@@ -260,9 +260,6 @@ func streamTime(im impl, n int, r *result) error {
 		err = fmt.Errorf("streamed %d clients, want %d", got.Load(), n)
 	}
 	r.rssKB = peakRSS(d.cmd.Process.Pid)
-	if os.Getenv("CLD_BENCH_CPU") != "" {
-		fmt.Fprintf(os.Stderr, "%s: stream CPU ticks: daemon %s, emulator %s\n", im.name, ticks(d.cmd.Process.Pid), ticks(os.Getpid()))
-	}
 	return err
 }
 
@@ -316,10 +313,4 @@ func peakRSS(pid int) int {
 		}
 	}
 	return 0
-}
-
-func ticks(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	return f[11] + "u+" + f[12] + "s"
 }
