@@ -16,6 +16,7 @@ import (
 	"nfsrecover/applets/cltrack"
 	"nfsrecover/applets/dbtool"
 	"nfsrecover/applets/doctor"
+	"nfsrecover/applets/grace"
 	"nfsrecover/applets/notify"
 	"nfsrecover/applets/stablerestart"
 	"nfsrecover/applets/statd"
@@ -77,6 +78,7 @@ var Table = []Applet{
 		Summary: "inspect, verify, repair, import and export FreeBSD's nfs-stablerestart file", Main: stablerestart.Main},
 	{Name: "db", Summary: "dump or check the nfsrecover database", Main: dbtool.Main},
 	{Name: "doctor", Summary: "check this host's recovery setup and say how to fix what is wrong (exit 0 healthy, 1 problem, 2 warning)", OS: linuxOnly, Main: doctor.Main},
+	{Name: "grace", Summary: "the cluster-wide grace period on etcd, for active/active knfsd heads: ganesha-rados-grace's commands and the node agent", Main: grace.Main},
 	{Name: "status", Summary: "the recovery state on one screen: NSM state, peers, pending notices, clients, epochs (--json, --metrics)", Main: status.Main},
 }
 

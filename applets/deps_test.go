@@ -7,7 +7,8 @@ import (
 )
 
 // TestDependencyRules enforces the layout rules: dependencies point
-// main -> applets -> pkg; only pkg/store imports bbolt; only applets
+// main -> applets -> pkg; only pkg/store imports bbolt; only pkg/cluster
+// imports the etcd client (and only internal/etcdtest its server); only applets
 // import urfave/cli; applets never import each other; sm-notify shares
 // the state directory's rules with statd through pkg/nsmdir, not by
 // importing the daemon.
@@ -23,6 +24,10 @@ func TestDependencyRules(t *testing.T) {
 			switch {
 			case strings.HasPrefix(imp, "go.etcd.io/bbolt") && pkg != "nfsrecover/pkg/store":
 				t.Errorf("%s imports bbolt; only pkg/store may", pkg)
+			case strings.HasPrefix(imp, "go.etcd.io/etcd/client") && pkg != "nfsrecover/pkg/cluster":
+				t.Errorf("%s imports the etcd client; only pkg/cluster may", pkg)
+			case strings.HasPrefix(imp, "go.etcd.io/etcd/server") && pkg != "nfsrecover/internal/etcdtest":
+				t.Errorf("%s imports the etcd server; only the tests' internal/etcdtest may", pkg)
 			case strings.HasPrefix(imp, "github.com/urfave/cli") && !strings.HasPrefix(pkg, "nfsrecover/applets"):
 				t.Errorf("%s imports urfave/cli; only applets may", pkg)
 			case strings.HasPrefix(pkg, "nfsrecover/pkg/") && strings.HasPrefix(imp, "nfsrecover/applets"):

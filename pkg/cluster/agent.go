@@ -1,0 +1,167 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"nfsrecover/pkg/grace"
+)
+
+// Agent is one knfsd node's part in cluster grace. Run it as nfsd starts
+// (knfsd always starts in grace):
+//
+//  1. it holds the node's liveness key on a lease;
+//  2. it records NEED and ENFORCING for the node, opening a new cluster
+//     epoch or joining the one in force;
+//  3. after NeedFor it clears its NEED (the node's own clients have had
+//     their time to reclaim);
+//  4. only once no node in the cluster needs grace (R = 0) does it end the
+//     local grace period, writing "Y" to each EndGrace file
+//     (/proc/fs/nfsd/v4_end_grace, /proc/fs/lockd/nlm_end_grace), and
+//     clear its ENFORCING.
+//
+// While etcd cannot be reached it never ends the local grace period: the
+// kernel's own grace time (make it long, see GraceTime) is the limit.
+type Agent struct {
+	Client *Client
+	Node   string
+	// NeedFor is how long the node needs grace for its own clients; 0
+	// means until someone runs "grace lift NODE".
+	NeedFor time.Duration
+	// EndGrace are the files that end the local grace period when "Y" is
+	// written to them. A missing file is skipped with a log line.
+	EndGrace []string
+	// LeaseTTL is the liveness lease's time to live; default 10s.
+	LeaseTTL time.Duration
+	Log      *slog.Logger
+}
+
+// ErrNotMember: the node was never added to the cluster.
+var ErrNotMember = errors.New("this node is not a member of the cluster (add it with: nfsrecover grace add NODE)")
+
+// Run does the agent's work until ctx ends. It returns nil when ctx ends
+// and an error when the node cannot join (not a member, etcd down).
+func (a *Agent) Run(ctx context.Context) error {
+	ttl := a.LeaseTTL
+	if ttl <= 0 {
+		ttl = 10 * time.Second
+	}
+	lost, err := a.Client.Alive(ctx, a.Node, ttl)
+	if err != nil {
+		return err
+	}
+	db, err := a.Client.UpdateGrace(ctx, grace.Start, []string{a.Node})
+	if errors.Is(err, grace.ErrNoNode) {
+		return fmt.Errorf("%s: %w", a.Node, ErrNotMember)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: start grace for %s: %w", a.Node, err)
+	}
+	a.Log.Info("in cluster grace", "node", a.Node, "current", db.Current, "recovery", db.Recovery, "needing", db.Needing())
+	needDone := a.needTimer()
+	ended := false
+	watch := a.Client.WatchGrace(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-lost:
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.Log.Warn("liveness lease lost; renewing", "node", a.Node)
+			if lost, err = a.Client.Alive(ctx, a.Node, ttl); err != nil {
+				lost = retryAfter(ctx, time.Second)
+			}
+		case <-needDone:
+			needDone = nil
+			if _, err := a.Client.UpdateGrace(ctx, grace.Lift, []string{a.Node}); err != nil {
+				a.Log.Error("could not clear NEED; retrying", "node", a.Node, "err", err)
+				needDone = retryAfter(ctx, time.Second)
+			} else {
+				a.Log.Info("cleared NEED: this node's clients had their grace time", "node", a.Node)
+			}
+		case db, ok := <-watch:
+			if !ok {
+				return nil
+			}
+			ended = a.observe(ctx, db, ended)
+		}
+	}
+}
+
+// needTimer fires once NeedFor has passed; never when NeedFor is 0.
+func (a *Agent) needTimer() <-chan struct{} {
+	if a.NeedFor <= 0 {
+		return nil
+	}
+	return retryAfter(context.Background(), a.NeedFor)
+}
+
+// retryAfter returns a channel closed after d (or when ctx ends).
+func retryAfter(ctx context.Context, d time.Duration) <-chan struct{} {
+	c := make(chan struct{})
+	go func() { sleep(ctx, d); close(c) }()
+	return c
+}
+
+// observe acts on one value of the grace database and reports whether the
+// local grace period has been ended.
+func (a *Agent) observe(ctx context.Context, db grace.DB, ended bool) bool {
+	if db.InGrace() {
+		if ended && db.Nodes[a.Node]&grace.Enforcing == 0 {
+			a.Log.Warn("a new cluster grace period started, but knfsd cannot re-enter grace without an nfsd restart; this node does not enforce it",
+				"recovery", db.Recovery, "needing", db.Needing())
+		} else if !ended {
+			a.Log.Debug("cluster still in grace", "needing", db.Needing())
+		}
+		return ended
+	}
+	if ended {
+		return true
+	}
+	for _, f := range a.EndGrace {
+		if err := endGrace(f); err != nil {
+			a.Log.Warn("could not end the local grace period", "file", f, "err", err)
+		}
+	}
+	a.Log.Info("cluster grace lifted: local grace period ended", "node", a.Node, "current", db.Current)
+	if db.Nodes[a.Node]&grace.Enforcing != 0 {
+		if _, err := a.Client.UpdateGrace(ctx, grace.NoEnforce, []string{a.Node}); err != nil {
+			a.Log.Error("could not clear ENFORCING", "node", a.Node, "err", err)
+		}
+	}
+	return true
+}
+
+// endGrace writes "Y" to a kernel file that ends grace, unless it already
+// reads "Y" (nfsd's v4_end_grace reads Y once grace is over).
+func endGrace(path string) error {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == "Y" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString("Y"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,149 @@
+// Package cluster keeps nfsrecover's cluster-wide state on etcd: the
+// grace period database of package grace and the liveness of each node.
+// It is the only package that imports the etcd client.
+//
+// # Basics
+//
+// Dial connects with a Config (from nfs.conf by FromNFSConf). Every change
+// is a compare-and-swap: read the value and its revision, apply one
+// operation to a copy, and write it back in a transaction that succeeds only
+// if the revision is unchanged; on a conflict, read again and retry. No
+// operation writes without that guard. A reply of success means the etcd
+// quorum committed the change; reads are linearizable (served through the
+// leader), so a member cut off from the quorum neither acknowledges a
+// change nor answers with stale data.
+//
+// # Keys
+//
+// Everything lives under Config.Prefix (default DefaultPrefix), one prefix
+// per cluster:
+//
+//	PREFIX grace            the grace database (grace.Encode's JSON)
+//	PREFIX alive/NODE       present while NODE's agent holds its lease
+//
+// # Caveats
+//
+// A change whose transaction returned an error (a timeout, a lost leader)
+// may or may not have been committed: its outcome is unknown and it is not
+// retried, because applying an operation twice is not always the same as
+// once (add). Callers report it as unknown.
+//
+// A binary built with the noetcd tag (make build-small) has Config and
+// FromNFSConf but Dial fails with ErrNotBuilt.
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"nfsrecover/pkg/nfsconf"
+)
+
+// DefaultPrefix is the key prefix when nfs.conf names none.
+const DefaultPrefix = "/nfsrecover/default/"
+
+// DefaultDialTimeout bounds the first connection to the endpoints.
+const DefaultDialTimeout = 5 * time.Second
+
+// DefaultRequestTimeout bounds one read or one change, retries included.
+const DefaultRequestTimeout = 10 * time.Second
+
+// Errors callers branch on.
+var (
+	// ErrNotBuilt: this binary was built without the etcd client.
+	ErrNotBuilt = errors.New("this binary was built without etcd support (make build-small); use the full build")
+	// ErrNoEndpoints: no etcd endpoint is configured.
+	ErrNoEndpoints = errors.New("no etcd endpoints configured: set [nfsrecover] etcd-endpoints in nfs.conf or pass --etcd-endpoints")
+	// ErrUnknownOutcome: a change was sent but its result is not known.
+	ErrUnknownOutcome = errors.New("the change may or may not have been committed")
+)
+
+// Config says how to reach etcd and where the cluster's keys live.
+type Config struct {
+	// Endpoints are the etcd client URLs (http://host:2379). Required.
+	Endpoints []string
+	// Prefix is the key prefix of this cluster; default DefaultPrefix.
+	// It always ends in "/".
+	Prefix string
+	// CACert, Cert and Key are PEM files for TLS: CACert to verify the
+	// servers, Cert and Key for client authentication. Default: no TLS
+	// unless an endpoint is https.
+	CACert, Cert, Key string
+	// Username and Password authenticate to etcd; default none.
+	Username, Password string
+	// DialTimeout bounds the first connection; default DefaultDialTimeout.
+	DialTimeout time.Duration
+	// RequestTimeout bounds each operation; default DefaultRequestTimeout.
+	RequestTimeout time.Duration
+}
+
+// FromNFSConf reads the [nfsrecover] etcd settings:
+//
+//	etcd-endpoints = http://a:2379,http://b:2379
+//	etcd-prefix    = /nfsrecover/CLUSTER/
+//	etcd-cacert, etcd-cert, etcd-key = PEM files
+//	etcd-username, etcd-password-file
+//
+// The password is read from a file (mode 0600 expected), never from
+// nfs.conf itself, which is world-readable.
+func FromNFSConf(conf *nfsconf.Config) (Config, error) {
+	c := Config{
+		Endpoints: splitList(conf.String("nfsrecover", "etcd-endpoints", "")),
+		Prefix:    conf.String("nfsrecover", "etcd-prefix", ""),
+		CACert:    conf.String("nfsrecover", "etcd-cacert", ""),
+		Cert:      conf.String("nfsrecover", "etcd-cert", ""),
+		Key:       conf.String("nfsrecover", "etcd-key", ""),
+		Username:  conf.String("nfsrecover", "etcd-username", ""),
+	}
+	if f := conf.String("nfsrecover", "etcd-password-file", ""); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return c, fmt.Errorf("cluster: etcd-password-file: %w", err)
+		}
+		c.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	return c, nil
+}
+
+// splitList splits a comma- or space-separated list.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}
+
+// SplitEndpoints splits a command line's --etcd-endpoints value.
+func SplitEndpoints(s string) []string { return splitList(s) }
+
+// withDefaults checks c and fills in the defaults.
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Endpoints) == 0 {
+		return c, ErrNoEndpoints
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(c.Prefix, "/") {
+		c.Prefix += "/"
+	}
+	if (c.Cert == "") != (c.Key == "") {
+		return c, errors.New("cluster: etcd-cert and etcd-key go together: give both or neither")
+	}
+	if c.Password != "" && c.Username == "" {
+		return c, errors.New("cluster: an etcd password needs etcd-username")
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	return c, nil
+}
+
+// GraceKey is the key of the grace database under prefix.
+func GraceKey(prefix string) string { return prefix + "grace" }
+
+// AliveKey is the key NODE's agent holds while its lease lives.
+func AliveKey(prefix, node string) string { return prefix + "alive/" + node }
