@@ -3,6 +3,7 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,17 +28,52 @@ type node struct {
 	stop    context.CancelFunc
 	done    chan struct{} // closed when the agent's Run returned
 	err     error
+	log     *syncBuffer
+}
+
+// syncBuffer is a log sink the test reads while the agent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// saw reports whether the agent logged a line containing every part.
+func (n *node) saw(parts ...string) bool {
+	n.log.mu.Lock()
+	defer n.log.mu.Unlock()
+	for _, line := range strings.Split(n.log.b.String(), "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 func startAgent(t *testing.T, ec *etcdtest.Cluster, id string, needFor time.Duration) *node {
 	t.Helper()
-	n := &node{id: id, endFile: filepath.Join(t.TempDir(), "v4_end_grace"), done: make(chan struct{})}
+	n := &node{id: id, endFile: filepath.Join(t.TempDir(), "v4_end_grace"), done: make(chan struct{}), log: &syncBuffer{}}
 	if err := os.WriteFile(n.endFile, []byte("N\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := dial(t, ec.Endpoints(), "/t/agents/")
 	a := &cluster.Agent{Client: c, Node: id, NeedFor: needFor, EndGrace: []string{n.endFile},
-		LeaseTTL: 2 * time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		LeaseTTL: 2 * time.Second, Log: slog.New(slog.NewTextHandler(n.log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
 	go func() { n.err = a.Run(ctx); close(n.done) }()
@@ -74,7 +111,12 @@ func TestClusterGrace(t *testing.T) {
 		db, _, _ := admin.ReadGrace(ctx)
 		t.Fatalf("a and b never cleared NEED while c holds grace: %+v", db)
 	}
-	// a and b saw that value (their own lift wrote it) and must not end grace.
+	// Wait until a and b have seen that value, then they must still be in grace.
+	if !testenv.WaitFor(20*time.Second, func() bool {
+		return a.saw("cluster still in grace", "[c]") && b.saw("cluster still in grace", "[c]")
+	}) {
+		t.Fatalf("a and b never saw that only c needs grace:\na: %s\nb: %s", a.log, b.log)
+	}
 	if a.ended() || b.ended() || c.ended() {
 		t.Fatalf("local grace ended while c needs grace: a=%v b=%v c=%v", a.ended(), b.ended(), c.ended())
 	}
@@ -108,6 +150,9 @@ func TestClusterGrace(t *testing.T) {
 	alive, err := admin.AliveNodes(ctx)
 	if err != nil || alive["c"] || !alive["a"] {
 		t.Fatalf("liveness: %v %v (c is dead, a runs)", alive, err)
+	}
+	if !testenv.WaitFor(20*time.Second, func() bool { return a2.saw("cluster still in grace", "[c]") }) {
+		t.Fatalf("a never saw that dead c still needs grace: %s", a2.log)
 	}
 	if a2.ended() {
 		t.Fatal("a ended its grace while dead c still needs grace (NEED must not be lease-bound)")
