@@ -101,7 +101,7 @@ func TestListAndUsageGolden(t *testing.T) {
 	Main([]string{"nfsrecover", "--list"}, nil, &list, &list)
 	Main([]string{"nfsrecover", "--list-full"}, nil, &full, &full)
 	Main([]string{"nfsrecover", "--help"}, nil, &usageOut, &usageOut)
-	if got := list.String(); got != "statd\nnotify\ncltrack\ncld\nstablerestart\ndb\ndoctor\nstatus\n" {
+	if got := list.String(); got != "statd\nnotify\ncltrack\ncld\nstablerestart\ndb\ndoctor\ngrace\nstatus\n" {
 		t.Errorf("--list = %q", got)
 	}
 	if !strings.Contains(full.String(), "cltrack\tready\t/sbin/nfsdcltrack\t") ||

@@ -50,7 +50,7 @@ type rig struct {
 	storage string
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	log     *syncBuffer
+	log     *testenv.SyncBuffer
 	xid     uint32
 }
 
@@ -74,7 +74,7 @@ func newRigAt(t *testing.T, kind, storage string) *rig {
 			t.Error(err)
 		}
 	})
-	r := &rig{t: t, name: kind, fs: fs, storage: storage, log: &syncBuffer{}}
+	r := &rig{t: t, name: kind, fs: fs, storage: storage, log: &testenv.SyncBuffer{}}
 	switch kind {
 	case "ours":
 		r.argv = []string{bin, "cld", "-F", "-d"}
@@ -152,24 +152,6 @@ func (r *rig) fatalf(format string, args ...any) {
 	r.t.Helper()
 	r.t.Errorf(r.name+": "+format, args...)
 	runtime.Goexit()
-}
-
-// syncBuffer is a bytes.Buffer safe for a child's stderr and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // step is one thing the "kernel" does to both daemons.

@@ -122,7 +122,7 @@ func TestAgentPausedPastLease(t *testing.T) {
 	}
 	end := filepath.Join(t.TempDir(), "v4_end_grace")
 	os.WriteFile(end, []byte("N\n"), 0o644)
-	var logs bytes.Buffer
+	var logs testenv.SyncBuffer
 	cmd := exec.Command(bin, "grace", "agent", "--etcd-endpoints", strings.Join(eps, ","), "--etcd-prefix", "/t/applet/",
 		"--node", "n1", "--need-for", "0", "--lease-ttl", "2s", "--end-grace-file", end)
 	cmd.Env = append(os.Environ(), "NFSRECOVER_NFS_CONF=/nonexistent")

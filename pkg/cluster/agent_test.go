@@ -3,7 +3,6 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,32 +26,12 @@ type node struct {
 	stop    context.CancelFunc
 	done    chan struct{} // closed when the agent's Run returned
 	err     error
-	log     *syncBuffer
-}
-
-// syncBuffer is a log sink the test reads while the agent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log     *testenv.SyncBuffer
 }
 
 // saw reports whether the agent logged a line containing every part.
 func (n *node) saw(parts ...string) bool {
-	n.log.mu.Lock()
-	defer n.log.mu.Unlock()
-	for _, line := range strings.Split(n.log.b.String(), "\n") {
+	for _, line := range strings.Split(n.log.String(), "\n") {
 		all := true
 		for _, p := range parts {
 			all = all && strings.Contains(line, p)
@@ -67,7 +45,7 @@ func (n *node) saw(parts ...string) bool {
 
 func startAgent(t *testing.T, ec *etcdtest.Cluster, id string, needFor time.Duration) *node {
 	t.Helper()
-	n := &node{id: id, endFile: filepath.Join(t.TempDir(), "v4_end_grace"), done: make(chan struct{}), log: &syncBuffer{}}
+	n := &node{id: id, endFile: filepath.Join(t.TempDir(), "v4_end_grace"), done: make(chan struct{}), log: &testenv.SyncBuffer{}}
 	if err := os.WriteFile(n.endFile, []byte("N\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
