@@ -28,7 +28,8 @@ import (
 const (
 	ExitOK = 0
 	// ExitRefused: the command does not apply (not a member, already a
-	// member, a bad node id) or the command line is wrong.
+	// member, a bad node id), or the command line or the etcd settings
+	// are wrong.
 	ExitRefused = 1
 	// ExitUnavailable: etcd could not be reached, or a change was sent
 	// but its outcome is unknown (run dump to see).
@@ -96,44 +97,29 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 	return status
 }
 
-// lookup returns a flag given after the command or before it.
-func lookup(c *cli.Context, name string) (string, bool) {
-	for _, cc := range c.Lineage() {
-		if cc.IsSet(name) {
-			return cc.String(name), true
-		}
-	}
-	return "", false
-}
-
 // connect dials etcd with the command line's settings over nfs.conf's.
 func connect(c *cli.Context, conf *nfsconf.Config) (*cluster.Client, error) {
 	cfg, err := cluster.FromNFSConf(conf)
 	if err != nil {
 		return nil, err
 	}
-	if v, ok := lookup(c, "etcd-endpoints"); ok {
-		cfg.Endpoints = cluster.SplitEndpoints(v)
+	if cc := cliutil.SetIn(c, "etcd-endpoints"); cc != nil {
+		cfg.Endpoints = cluster.SplitEndpoints(cc.String("etcd-endpoints"))
 	}
-	if v, ok := lookup(c, "etcd-prefix"); ok {
-		cfg.Prefix = v
+	if cc := cliutil.SetIn(c, "etcd-prefix"); cc != nil {
+		cfg.Prefix = cc.String("etcd-prefix")
 	}
-	for _, cc := range c.Lineage() {
-		if cc.IsSet("timeout") {
-			cfg.RequestTimeout = cc.Duration("timeout")
-			break
-		}
+	if cc := cliutil.SetIn(c, "timeout"); cc != nil {
+		cfg.RequestTimeout = cc.Duration("timeout")
+		cfg.DialTimeout = min(cfg.RequestTimeout, cluster.DefaultDialTimeout)
 	}
-	cfg.DialTimeout = min(cluster.DefaultDialTimeout, max(cfg.RequestTimeout, time.Second))
 	return cluster.Dial(c.Context, cfg)
 }
 
 // exitFor maps an error to the exit status the help promises.
 func exitFor(err error) int {
-	for _, e := range []error{grace.ErrNoNode, grace.ErrExists, grace.ErrNoNodes, grace.ErrBadNodeID, grace.ErrTooMany, cluster.ErrNoEndpoints, cluster.ErrNotBuilt} {
-		if errors.Is(err, e) {
-			return ExitRefused
-		}
+	if grace.Refused(err) || errors.Is(err, cluster.ErrNotMember) || errors.Is(err, cluster.ErrBadConfig) {
+		return ExitRefused
 	}
 	return ExitUnavailable
 }
@@ -243,9 +229,6 @@ liveness key on an etcd lease meanwhile. Runs in the foreground.`,
 				Log: logging.New(logging.Options{Tag: "nfsrecover-grace", Debug: c.Bool("debug"), Writer: stderr}),
 			}
 			if err := a.Run(ctx); err != nil {
-				if errors.Is(err, cluster.ErrNotMember) {
-					return fail(ExitRefused, err)
-				}
 				return fail(exitFor(err), err)
 			}
 			return nil

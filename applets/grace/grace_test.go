@@ -108,6 +108,13 @@ func TestUnreachable(t *testing.T) {
 	if code := Main([]string{"nfsrecover grace", "dump"}, nil, &out, &errb, noConf); code != ExitRefused || !strings.Contains(errb.String(), "etcd-endpoints") {
 		t.Fatalf("no endpoints: exit %d, stderr %q", code, errb.String())
 	}
+	conf := filepath.Join(t.TempDir(), "nfs.conf")
+	os.WriteFile(conf, []byte("[nfsrecover]\netcd-endpoints = http://127.0.0.1:9\netcd-cert = /c.pem\n"), 0o644)
+	withConf := func(name string) (string, bool) { return conf, name == "NFSRECOVER_NFS_CONF" }
+	errb.Reset()
+	if code := Main([]string{"nfsrecover grace", "dump"}, nil, &out, &errb, withConf); code != ExitRefused || !strings.Contains(errb.String(), "etcd-key") {
+		t.Fatalf("a cert without its key: exit %d, stderr %q", code, errb.String())
+	}
 }
 
 // TestAgentPausedPastLease stops the real agent process (SIGSTOP) for

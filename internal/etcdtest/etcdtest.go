@@ -23,6 +23,7 @@ import (
 type Member struct {
 	Name      string
 	ClientURL string // what clients dial, straight to the member
+	clientURL url.URL
 	dir       string
 	peerURL   url.URL      // the member listens here
 	advURL    url.URL      // the others reach it here, through the proxy
@@ -48,16 +49,11 @@ func Start(t testing.TB, n int) *Cluster {
 	var initial []string
 	for i := 0; i < n; i++ {
 		m := &Member{Name: fmt.Sprintf("m%d", i), dir: t.TempDir()}
-		m.peerURL = freeURL(t)
-		cu := freeURL(t)
-		m.ClientURL = cu.String()
-		adv := freeURL(t)
-		ln, err := net.Listen("tcp", adv.Host)
-		if err != nil {
-			t.Fatalf("etcdtest: %v", err)
-		}
-		m.ln, m.advURL = ln, adv
-		go c.net.serve(ln, i, m.peerURL.Host)
+		m.peerURL, m.clientURL = freeURL(t), freeURL(t)
+		m.ClientURL = m.clientURL.String()
+		m.ln = listenLow(t) // the proxy's, kept open
+		m.advURL = url.URL{Scheme: "http", Host: m.ln.Addr().String()}
+		go c.net.serve(m.ln, i, m.peerURL.Host)
 		initial = append(initial, m.Name+"="+m.advURL.String())
 		c.Members = append(c.Members, m)
 	}
@@ -81,29 +77,31 @@ func Start(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// freeURL returns a loopback URL whose port is free now. Ports come from
-// below Linux's ephemeral range (32768 and up), so that no client
-// connection takes the port between this check and the member's listen.
-func freeURL(t testing.TB) url.URL {
+// listenLow listens on a free loopback port below Linux's ephemeral range
+// (32768 and up), so that no client connection can take a port this
+// package hands out between the check and the member's own listen.
+func listenLow(t testing.TB) net.Listener {
 	for try := 0; try < 1000; try++ {
-		port := 20000 + rand.IntN(12000)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))); err == nil {
+			return l
 		}
-		l.Close()
-		return url.URL{Scheme: "http", Host: l.Addr().String()}
 	}
 	t.Fatal("etcdtest: no free port below 32000")
-	return url.URL{}
+	return nil
+}
+
+// freeURL returns a loopback URL whose port is free now (see listenLow).
+func freeURL(t testing.TB) url.URL {
+	l := listenLow(t)
+	defer l.Close()
+	return url.URL{Scheme: "http", Host: l.Addr().String()}
 }
 
 func (c *Cluster) start(i int, state string) error {
 	m := c.Members[i]
 	cfg := embed.NewConfig()
 	cfg.Name, cfg.Dir = m.Name, m.dir
-	cu, _ := url.Parse(m.ClientURL)
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{m.clientURL}, []url.URL{m.clientURL}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{m.peerURL}, []url.URL{m.advURL}
 	cfg.InitialCluster, cfg.ClusterState = c.initial, state
 	cfg.LogLevel = "error"

@@ -26,7 +26,8 @@ import (
 //     clear its ENFORCING.
 //
 // While etcd cannot be reached it never ends the local grace period: the
-// kernel's own grace time (make it long, see GraceTime) is the limit.
+// kernel's own grace time (/proc/fs/nfsd/nfsv4gracetime; make it long) is
+// the limit.
 type Agent struct {
 	Client *Client
 	Node   string
@@ -63,7 +64,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("cluster: start grace for %s: %w", a.Node, err)
 	}
 	a.Log.Info("in cluster grace", "node", a.Node, "current", db.Current, "recovery", db.Recovery, "needing", db.Needing())
-	needDone := a.needTimer()
+	var needDone, renew <-chan time.Time // nil: never
+	if a.NeedFor > 0 {
+		needDone = time.After(a.NeedFor)
+	}
 	ended := false
 	watch := a.Client.WatchGrace(ctx)
 	for {
@@ -75,15 +79,15 @@ func (a *Agent) Run(ctx context.Context) error {
 				return nil
 			}
 			a.Log.Warn("liveness lease lost; renewing", "node", a.Node)
-			if lost, err = a.Client.Alive(ctx, a.Node, ttl); err != nil {
-				lost = retryAfter(ctx, time.Second)
-			}
+			lost, renew = a.renew(ctx, ttl)
+		case <-renew:
+			lost, renew = a.renew(ctx, ttl)
 		case <-needDone:
 			needDone = nil
-			if _, err := a.Client.UpdateGrace(ctx, grace.Lift, []string{a.Node}); err != nil {
-				a.Log.Error("could not clear NEED; retrying", "node", a.Node, "err", err)
-				needDone = retryAfter(ctx, time.Second)
-			} else {
+			if _, err := a.Client.UpdateGrace(ctx, grace.Lift, []string{a.Node}); err != nil && ctx.Err() == nil {
+				a.Log.Error("could not clear NEED; retrying in 1s", "node", a.Node, "err", err)
+				needDone = time.After(time.Second)
+			} else if err == nil {
 				a.Log.Info("cleared NEED: this node's clients had their grace time", "node", a.Node)
 			}
 		case db, ok := <-watch:
@@ -95,23 +99,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// needTimer fires once NeedFor has passed; never when NeedFor is 0.
-func (a *Agent) needTimer() <-chan struct{} {
-	if a.NeedFor <= 0 {
-		return nil
+// renew takes a new liveness lease; when that fails it returns a timer to
+// try again instead.
+func (a *Agent) renew(ctx context.Context, ttl time.Duration) (<-chan struct{}, <-chan time.Time) {
+	lost, err := a.Client.Alive(ctx, a.Node, ttl)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.Log.Warn("could not renew the liveness lease; retrying in 1s", "node", a.Node, "err", err)
+		}
+		return nil, time.After(time.Second)
 	}
-	return retryAfter(context.Background(), a.NeedFor)
-}
-
-// retryAfter returns a channel closed after d (or when ctx ends).
-func retryAfter(ctx context.Context, d time.Duration) <-chan struct{} {
-	c := make(chan struct{})
-	go func() { sleep(ctx, d); close(c) }()
-	return c
+	return lost, nil
 }
 
 // observe acts on one value of the grace database and reports whether the
-// local grace period has been ended.
+// local grace period has been ended. Once grace is lifted it clears the
+// node's ENFORCING, again on each later value until that has worked.
 func (a *Agent) observe(ctx context.Context, db grace.DB, ended bool) bool {
 	if db.InGrace() {
 		if ended && db.Nodes[a.Node]&grace.Enforcing == 0 {
@@ -122,17 +125,16 @@ func (a *Agent) observe(ctx context.Context, db grace.DB, ended bool) bool {
 		}
 		return ended
 	}
-	if ended {
-		return true
-	}
-	for _, f := range a.EndGrace {
-		if err := endGrace(f); err != nil {
-			a.Log.Warn("could not end the local grace period", "file", f, "err", err)
+	if !ended {
+		for _, f := range a.EndGrace {
+			if err := endGrace(f); err != nil {
+				a.Log.Warn("could not end the local grace period", "file", f, "err", err)
+			}
 		}
+		a.Log.Info("cluster grace lifted: local grace period ended", "node", a.Node, "current", db.Current)
 	}
-	a.Log.Info("cluster grace lifted: local grace period ended", "node", a.Node, "current", db.Current)
 	if db.Nodes[a.Node]&grace.Enforcing != 0 {
-		if _, err := a.Client.UpdateGrace(ctx, grace.NoEnforce, []string{a.Node}); err != nil {
+		if _, err := a.Client.UpdateGrace(ctx, grace.NoEnforce, []string{a.Node}); err != nil && ctx.Err() == nil {
 			a.Log.Error("could not clear ENFORCING", "node", a.Node, "err", err)
 		}
 	}
@@ -154,14 +156,4 @@ func endGrace(path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

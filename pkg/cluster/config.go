@@ -45,7 +45,7 @@ import (
 // DefaultPrefix is the key prefix when nfs.conf names none.
 const DefaultPrefix = "/nfsrecover/default/"
 
-// DefaultDialTimeout bounds the first connection to the endpoints.
+// DefaultDialTimeout bounds the authentication at Dial.
 const DefaultDialTimeout = 5 * time.Second
 
 // DefaultRequestTimeout bounds one read or one change, retries included.
@@ -55,8 +55,11 @@ const DefaultRequestTimeout = 10 * time.Second
 var (
 	// ErrNotBuilt: this binary was built without the etcd client.
 	ErrNotBuilt = errors.New("this binary was built without etcd support (make build-small); use the full build")
+	// ErrBadConfig: the etcd settings are incomplete or inconsistent, or
+	// a file they name cannot be read. Every configuration error wraps it.
+	ErrBadConfig = errors.New("bad etcd settings")
 	// ErrNoEndpoints: no etcd endpoint is configured.
-	ErrNoEndpoints = errors.New("no etcd endpoints configured: set [nfsrecover] etcd-endpoints in nfs.conf or pass --etcd-endpoints")
+	ErrNoEndpoints = fmt.Errorf("%w: no etcd endpoints configured: set [nfsrecover] etcd-endpoints in nfs.conf or pass --etcd-endpoints", ErrBadConfig)
 	// ErrUnknownOutcome: a change was sent but its result is not known.
 	ErrUnknownOutcome = errors.New("the change may or may not have been committed")
 )
@@ -74,7 +77,8 @@ type Config struct {
 	CACert, Cert, Key string
 	// Username and Password authenticate to etcd; default none.
 	Username, Password string
-	// DialTimeout bounds the first connection; default DefaultDialTimeout.
+	// DialTimeout bounds authentication when Dial connects with a
+	// username; default DefaultDialTimeout.
 	DialTimeout time.Duration
 	// RequestTimeout bounds each operation; default DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -101,7 +105,7 @@ func FromNFSConf(conf *nfsconf.Config) (Config, error) {
 	if f := conf.String("nfsrecover", "etcd-password-file", ""); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return c, fmt.Errorf("cluster: etcd-password-file: %w", err)
+			return c, fmt.Errorf("cluster: %w: etcd-password-file: %w", ErrBadConfig, err)
 		}
 		c.Password = strings.TrimRight(string(b), "\r\n")
 	}
@@ -128,10 +132,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.Prefix += "/"
 	}
 	if (c.Cert == "") != (c.Key == "") {
-		return c, errors.New("cluster: etcd-cert and etcd-key go together: give both or neither")
+		return c, fmt.Errorf("cluster: %w: etcd-cert and etcd-key go together: give both or neither", ErrBadConfig)
 	}
 	if c.Password != "" && c.Username == "" {
-		return c, errors.New("cluster: an etcd password needs etcd-username")
+		return c, fmt.Errorf("cluster: %w: an etcd password needs etcd-username", ErrBadConfig)
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout
@@ -141,6 +145,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
+
+// Endpoint is one etcd endpoint's health as Client.Health reports it.
+type Endpoint struct {
+	URL      string `json:"url"`
+	Healthy  bool   `json:"healthy"`
+	MemberID uint64 `json:"member_id,omitempty"`
+	Leader   uint64 `json:"leader,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// IsUnknownOutcome reports whether err left a change's outcome unknown.
+func IsUnknownOutcome(err error) bool { return errors.Is(err, ErrUnknownOutcome) }
 
 // GraceKey is the key of the grace database under prefix.
 func GraceKey(prefix string) string { return prefix + "grace" }

@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -19,9 +20,6 @@ import (
 	"nfsrecover/pkg/grace"
 )
 
-// Built reports whether this binary has the etcd client.
-const Built = true
-
 // Client is a connection to one cluster's keys on etcd. It is safe for
 // concurrent use.
 type Client struct {
@@ -29,8 +27,9 @@ type Client struct {
 	cfg  Config
 }
 
-// Dial connects to etcd. It fails if no endpoint answers within
-// DialTimeout.
+// Dial sets up the connection to etcd. It does not wait for an endpoint to
+// answer (with a username it does, up to DialTimeout, to authenticate):
+// each request fails after RequestTimeout when none does.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -63,25 +62,17 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	if cfg.CACert == "" && cfg.Cert == "" && !https {
 		return nil, nil
 	}
+	// Without a CA file the system roots verify the servers.
 	info := transport.TLSInfo{TrustedCAFile: cfg.CACert, CertFile: cfg.Cert, KeyFile: cfg.Key}
-	if cfg.Cert == "" {
-		if cfg.CACert == "" {
-			return &tls.Config{MinVersion: tls.VersionTLS12}, nil // system roots
-		}
-		return info.ClientConfig()
-	}
 	c, err := info.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("cluster: etcd TLS files: %w", err)
+		return nil, fmt.Errorf("cluster: %w: TLS files (etcd-cacert %q, etcd-cert %q, etcd-key %q): %w", ErrBadConfig, cfg.CACert, cfg.Cert, cfg.Key, err)
 	}
 	return c, nil
 }
 
 // Close ends the connection.
 func (c *Client) Close() error { return c.etcd.Close() }
-
-// Prefix returns the cluster's key prefix.
-func (c *Client) Prefix() string { return c.cfg.Prefix }
 
 func (c *Client) request(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.cfg.RequestTimeout)
@@ -143,8 +134,8 @@ func (c *Client) UpdateGrace(ctx context.Context, op grace.Op, ids []string) (gr
 			return cur, err
 		}
 		enc := grace.Encode(next)
-		if rev != 0 && string(enc) == string(grace.Encode(cur)) {
-			return next, nil
+		if rev != 0 && bytes.Equal(enc, kvs[0].Value) {
+			return next, nil // nothing changes: nothing to write
 		}
 		txn, err := c.etcd.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
@@ -260,22 +251,13 @@ func (c *Client) AliveNodes(ctx context.Context) (map[string]bool, error) {
 	p := c.cfg.Prefix + "alive/"
 	resp, err := c.etcd.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
-		return nil, fmt.Errorf("cluster: read %s: %w", p, err)
+		return nil, fmt.Errorf("cluster: read %s: %w", p, c.explain(err))
 	}
 	out := map[string]bool{}
 	for _, kv := range resp.Kvs {
 		out[strings.TrimPrefix(string(kv.Key), p)] = true
 	}
 	return out, nil
-}
-
-// Endpoint is one etcd endpoint's health as Health reports it.
-type Endpoint struct {
-	URL      string `json:"url"`
-	Healthy  bool   `json:"healthy"`
-	MemberID uint64 `json:"member_id,omitempty"`
-	Leader   uint64 `json:"leader,omitempty"`
-	Error    string `json:"error,omitempty"`
 }
 
 // Health asks every endpoint for its status.
@@ -301,5 +283,12 @@ func (c *Client) Health(ctx context.Context) []Endpoint {
 	return out
 }
 
-// IsUnknownOutcome reports whether err left a change's outcome unknown.
-func IsUnknownOutcome(err error) bool { return errors.Is(err, ErrUnknownOutcome) }
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

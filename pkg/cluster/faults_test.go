@@ -124,7 +124,7 @@ func do(ctx context.Context, c *cluster.Client, r *rand.Rand, h *history, client
 	case cluster.IsUnknownOutcome(err):
 		h.add(client, in, result{Unknown: true}, t0)
 		return false
-	case err != nil && errClass(err) == err:
+	case err != nil && !grace.Refused(err):
 		return false // the read before the change failed: nothing was written
 	}
 	h.add(client, in, result{DB: string(grace.Encode(db)), Err: errClass(err)}, t0)
@@ -158,13 +158,12 @@ func TestFaultsLinearizable(t *testing.T) {
 			}
 		}()
 	}
-	wait := func(d time.Duration) { time.Sleep(d) } // the load runs meanwhile
-
-	wait(time.Second)
+	// Each pause below lets the load run through the fault it follows.
+	time.Sleep(time.Second)
 	victim := (ec.WaitLeader(10*time.Second) + 1) % 3
 	t.Logf("kill member %d", victim)
 	ec.Kill(victim)
-	wait(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
 	ec.Restart(victim)
 
 	leader := ec.WaitLeader(10 * time.Second)
@@ -173,7 +172,7 @@ func TestFaultsLinearizable(t *testing.T) {
 	if ec.WaitLeader(10*time.Second) < 0 {
 		t.Fatal("no new leader after killing the leader")
 	}
-	wait(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
 	ec.Restart(leader)
 
 	cut := (ec.WaitLeader(10*time.Second) + 1) % 3
@@ -194,7 +193,7 @@ func TestFaultsLinearizable(t *testing.T) {
 		}
 	}
 	ec.Heal(cut)
-	wait(time.Second)
+	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
 

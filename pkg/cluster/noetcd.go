@@ -4,35 +4,19 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"nfsrecover/pkg/grace"
 )
 
-// Built reports whether this binary has the etcd client.
-const Built = false
-
 // Client is a connection to etcd; in this build none can be made.
 type Client struct{}
-
-// Endpoint is one etcd endpoint's health.
-type Endpoint struct {
-	URL      string `json:"url"`
-	Healthy  bool   `json:"healthy"`
-	MemberID uint64 `json:"member_id,omitempty"`
-	Leader   uint64 `json:"leader,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
 
 // Dial always fails with ErrNotBuilt.
 func Dial(context.Context, Config) (*Client, error) { return nil, ErrNotBuilt }
 
 // Close does nothing.
 func (*Client) Close() error { return nil }
-
-// Prefix returns "".
-func (*Client) Prefix() string { return "" }
 
 // ReadGrace fails with ErrNotBuilt.
 func (*Client) ReadGrace(context.Context) (grace.DB, int64, error) {
@@ -61,6 +45,3 @@ func (*Client) AliveNodes(context.Context) (map[string]bool, error) { return nil
 
 // Health returns nothing.
 func (*Client) Health(context.Context) []Endpoint { return nil }
-
-// IsUnknownOutcome reports whether err left a change's outcome unknown.
-func IsUnknownOutcome(err error) bool { return errors.Is(err, ErrUnknownOutcome) }

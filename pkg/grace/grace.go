@@ -71,7 +71,8 @@ const MaxNodes = 1024
 // MaxNodeID bounds a node id's length in bytes (a host name's).
 const MaxNodeID = 255
 
-// Errors the operations return; callers branch on them with errors.Is.
+// Errors the operations return; callers branch on them with errors.Is, or
+// on all of them at once with Refused.
 var (
 	// ErrNoNode: a named node is not a member.
 	ErrNoNode = errors.New("not a member of the cluster")
@@ -84,6 +85,18 @@ var (
 	// ErrTooMany: add would take the cluster over MaxNodes members.
 	ErrTooMany = errors.New("too many cluster members")
 )
+
+// Refused reports whether err is one of the refusals above: the command
+// does not apply to the database as it is (or to the ids given), as
+// opposed to a failure to read or write it.
+func Refused(err error) bool {
+	for _, e := range []error{ErrNoNode, ErrExists, ErrNoNodes, ErrBadNodeID, ErrTooMany} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
 
 // DB is the grace database. The zero value is not valid; use New.
 type DB struct {
@@ -113,23 +126,16 @@ func (db DB) InGrace() bool { return db.Recovery != 0 }
 func (db DB) Members() []string { return slices.Sorted(maps.Keys(db.Nodes)) }
 
 // Needing returns, sorted, the nodes that still need grace.
-func (db DB) Needing() []string { return db.with(Need) }
+func (db DB) Needing() []string { return db.where(Need, Need) }
 
 // NotEnforcing returns, sorted, the nodes that do not enforce grace.
-func (db DB) NotEnforcing() []string {
-	var out []string
-	for _, id := range db.Members() {
-		if db.Nodes[id]&Enforcing == 0 {
-			out = append(out, id)
-		}
-	}
-	return out
-}
+func (db DB) NotEnforcing() []string { return db.where(Enforcing, 0) }
 
-func (db DB) with(f Flags) []string {
+// where returns, sorted, the nodes whose flags masked by mask equal want.
+func (db DB) where(mask, want Flags) []string {
 	var out []string
 	for _, id := range db.Members() {
-		if db.Nodes[id]&f != 0 {
+		if db.Nodes[id]&mask == want {
 			out = append(out, id)
 		}
 	}

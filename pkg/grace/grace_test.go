@@ -76,6 +76,9 @@ func TestOps(t *testing.T) {
 			if !errors.Is(err, c.err) {
 				t.Fatalf("%s %v: err %v, want %v", c.cmd, c.ids, err, c.err)
 			}
+			if Refused(err) != (c.err != nil) {
+				t.Fatalf("%s %v: Refused(%v) = %v", c.cmd, c.ids, err, Refused(err))
+			}
 			if !reflect.DeepEqual(c.in, before) {
 				t.Fatalf("the input was changed: %+v", c.in)
 			}

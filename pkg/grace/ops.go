@@ -15,21 +15,20 @@ type Command struct {
 	Name    string
 	Summary string
 	Op      Op
-	Writes  bool // false: it only reads (member)
 }
 
 // Commands is the table of commands that change or test membership and
 // flags, in ganesha-rados-grace's order ("dump" only reads, so it is not
 // an Op).
 var Commands = []Command{
-	{"add", "add the nodes to the cluster (each starts enforcing, as it cannot grant state before its own grace ends)", Add, true},
-	{"start", "start a grace period if none is in force (R=C, C=C+1), and set NEED and ENFORCING on the nodes", Start, true},
-	{"join", "like start, but only if a grace period is already in force (otherwise nothing changes)", Join, true},
-	{"lift", "clear NEED on the nodes; the grace period ends when no member needs it", Lift, true},
-	{"remove", "remove the nodes from the cluster; the grace period ends when no remaining member needs it", Remove, true},
-	{"enforce", "set ENFORCING on the nodes: they grant no new state", Enforce, true},
-	{"noenforce", "clear ENFORCING on the nodes: they grant new state again", NoEnforce, true},
-	{"member", "succeed only if every node is a member of the cluster", Member, false},
+	{"add", "add the nodes to the cluster (each starts enforcing, as it cannot grant state before its own grace ends)", Add},
+	{"start", "start a grace period if none is in force (R=C, C=C+1), and set NEED and ENFORCING on the nodes", Start},
+	{"join", "like start, but only if a grace period is already in force (otherwise nothing changes)", Join},
+	{"lift", "clear NEED on the nodes; the grace period ends when no member needs it", Lift},
+	{"remove", "remove the nodes from the cluster; the grace period ends when no remaining member needs it", Remove},
+	{"enforce", "set ENFORCING on the nodes: they grant no new state", Enforce},
+	{"noenforce", "clear ENFORCING on the nodes: they grant new state again", NoEnforce},
+	{"member", "succeed only if every node is a member of the cluster", Member},
 }
 
 // Lookup returns the command called name.

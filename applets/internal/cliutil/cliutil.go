@@ -62,17 +62,27 @@ func Style(app *cli.App) *cli.App {
 	return app
 }
 
+// SetIn returns the context, the command's or one it was called under,
+// where the flag name was given, or nil: options may stand before or after
+// a command, and a command's own default must not hide a value given
+// before it.
+func SetIn(c *cli.Context, name string) *cli.Context {
+	for _, cc := range c.Lineage() {
+		if cc.IsSet(name) {
+			return cc
+		}
+	}
+	return nil
+}
+
 // DBPath returns how a command finds the database: --db given after the
 // command or before it, else store.Locate's rule (confDir is the state
 // directory nfs.conf gives, if the applet has one).
 func DBPath(lookupEnv func(string) (string, bool), conf *nfsconf.Config, confDir string) func(*cli.Context) string {
 	return func(c *cli.Context) string {
 		var flag string
-		for _, cc := range c.Lineage() {
-			if cc.IsSet("db") {
-				flag = cc.String("db")
-				break
-			}
+		if cc := SetIn(c, "db"); cc != nil {
+			flag = cc.String("db")
 		}
 		p, _ := store.Locate(store.Where{DB: flag, ConfDir: confDir}, lookupEnv, conf)
 		return p
