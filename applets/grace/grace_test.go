@@ -34,7 +34,7 @@ func noConf(name string) (string, bool) {
 func run(t *testing.T, endpoints []string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	full := append([]string{"nfsrecover grace", "--etcd-endpoints", strings.Join(endpoints, ","), "--etcd-prefix", "/t/applet/", "--timeout", "3s"}, args...)
+	full := append([]string{"nfsrecover grace", "--etcd-endpoints", strings.Join(endpoints, ","), "--etcd-prefix", "/t/applet/", "--timeout", "60s"}, args...)
 	code := Main(full, nil, &out, &errb, noConf)
 	return code, out.String(), errb.String()
 }

@@ -13,11 +13,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/getopt"
 	"nfsrecover/pkg/logging"
@@ -80,6 +82,7 @@ type config struct {
 	name, stateDir, db                     string
 	defaultDir                             bool
 	pidFile, stateFile, graceFile, bootID  string
+	cluster                                cluster.Config // -v of a floating IP: notify from etcd
 }
 
 // Main is the applet entry point.
@@ -166,6 +169,10 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 	// once per boot, "-P /var/lib/nfs/" is not.
 	cfg.defaultDir = cfg.stateDir == defaultStateDir
 	cfg.db, _ = store.Locate(store.Where{DB: flagDB, Dir: flagDir, ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
+	if cfg.cluster, err = cluster.FromNFSConf(conf); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return cfg, 1, true
+	}
 	return cfg, 0, false
 }
 
@@ -212,6 +219,9 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 	if err != nil {
 		log.Error("unusable -v", "name", cfg.name, "err", err)
 		return 1
+	}
+	if bindAddr.IsValid() && slices.Contains(cfg.cluster.FloatingIPs, bindAddr.String()) {
+		return runVIP(cfg, args, bindAddr, name, log, lookupEnv, stderr)
 	}
 	db, err := store.Open(cfg.db, nil)
 	if err != nil {
@@ -283,6 +293,23 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 }
 
 func notifyAll(cfg config, plan smnotify.Plan, name string, conn *net.UDPConn, mirror *nsmdir.Mirror, log *slog.Logger) int {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	committer := store.NewCommitter(func() (*store.DB, error) { return store.Open(cfg.db, nil) })
+	go committer.Run(ctx)
+	return notifyPeers(cfg, plan.Peers, plan.State, name, conn, log, func(ctx context.Context, m store.Monitor) error {
+		if err := mirror.Notified(m); err != nil {
+			return err
+		}
+		return committer.Do(ctx, func(tx *store.Tx) error { return tx.DeleteNotify(m) })
+	})
+}
+
+// notifyPeers sends state to every peer until each answered or the -m
+// deadline passed; done records a peer as notified. It returns the exit
+// status.
+func notifyPeers(cfg config, peers []store.Monitor, state int32, name string, conn *net.UDPConn, log *slog.Logger,
+	done func(context.Context, store.Monitor) error) int {
 	ctx := context.Background()
 	if cfg.retry > 0 {
 		var cancel context.CancelFunc
@@ -293,17 +320,9 @@ func notifyAll(cfg config, plan smnotify.Plan, name string, conn *net.UDPConn, m
 	defer stop()
 	caller := oncrpc.NewUDPCaller(conn)
 	go caller.Run(rctx)
-	committer := store.NewCommitter(func() (*store.DB, error) { return store.Open(cfg.db, nil) })
-	go committer.Run(rctx)
-	n := &smnotify.Notifier{Caller: caller, State: plan.State, Name: name, Log: log,
-		Done: func(ctx context.Context, m store.Monitor) error {
-			if err := mirror.Notified(m); err != nil {
-				return err
-			}
-			return committer.Do(ctx, func(tx *store.Tx) error { return tx.DeleteNotify(m) })
-		}}
+	n := &smnotify.Notifier{Caller: caller, State: state, Name: name, Log: log, Done: done}
 	start := time.Now()
-	sum := n.Run(ctx, plan.Peers)
+	sum := n.Run(ctx, peers)
 	for _, p := range sum.Pending {
 		log.Error("Unable to notify, giving up", "peer", p.DNSName)
 	}

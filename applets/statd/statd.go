@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/getopt"
 	"nfsrecover/pkg/logging"
@@ -83,6 +84,7 @@ type config struct {
 	name, stateDir, callout                 string
 	db, pidFile, stateFile                  string
 	allowV6                                 bool
+	cluster                                 cluster.Config // per-VIP records when FloatingIPs is set
 }
 
 // Main is the applet entry point.
@@ -138,12 +140,18 @@ func run(cfg config, log *slog.Logger, ready func(), lookupEnv func(string) (str
 	} else {
 		runNotify(cfg, log)
 	}
+	vips, closeVIPs, err := vipRecorder(cfg.cluster, log)
+	if err != nil {
+		log.Error("cannot record monitors per floating IP", "err", err)
+		return 1
+	}
+	defer closeVIPs()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 	signal.Ignore(syscall.SIGPIPE)
 	err = statd.Run(ctx, statd.Config{
 		DBPath: cfg.db, Port: cfg.port, KernelStateFile: cfg.stateFile, HACallout: cfg.callout, StateDir: cfg.stateDir,
-		AllowIPv6Loopback: cfg.allowV6, Log: log,
+		AllowIPv6Loopback: cfg.allowV6, Log: log, VIPs: vips,
 		Ready: func(map[string]int) {
 			daemon.SdNotify(lookupEnv, "READY=1")
 			if ready != nil {
@@ -258,6 +266,10 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		return cfg, 1, true
 	}
 	cfg.db, _ = store.Locate(store.Where{DB: flagDB, Dir: flagDir, ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
+	if cfg.cluster, err = cluster.FromNFSConf(conf); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return cfg, 1, true
+	}
 	return cfg, 0, false
 }
 

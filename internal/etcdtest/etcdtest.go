@@ -39,19 +39,27 @@ type Cluster struct {
 	Members []*Member
 	initial string
 	net     *partition
+	picked  map[string]bool // every port handed out, so none is handed out twice
 }
 
 // Start starts an n-member cluster and waits until it has a leader. It
 // is stopped when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, net: newPartition()}
+	return StartOn(t, n, "127.0.0.1")
+}
+
+// StartOn is Start with the members' client URLs on address host (say a
+// bridge that network namespaces reach); peers still talk over loopback.
+func StartOn(t testing.TB, n int, host string) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, net: newPartition(), picked: map[string]bool{}}
 	var initial []string
 	for i := 0; i < n; i++ {
 		m := &Member{Name: fmt.Sprintf("m%d", i), dir: t.TempDir()}
-		m.peerURL, m.clientURL = freeURL(t), freeURL(t)
+		m.peerURL, m.clientURL = c.freeURL("127.0.0.1"), c.freeURL(host)
 		m.ClientURL = m.clientURL.String()
-		m.ln = listenLow(t) // the proxy's, kept open
+		m.ln = c.listenLow("127.0.0.1") // the proxy's, kept open
 		m.advURL = url.URL{Scheme: "http", Host: m.ln.Addr().String()}
 		go c.net.serve(m.ln, i, m.peerURL.Host)
 		initial = append(initial, m.Name+"="+m.advURL.String())
@@ -79,20 +87,28 @@ func Start(t testing.TB, n int) *Cluster {
 
 // listenLow listens on a free loopback port below Linux's ephemeral range
 // (32768 and up), so that no client connection can take a port this
-// package hands out between the check and the member's own listen.
-func listenLow(t testing.TB) net.Listener {
+// package hands out between the check and the member's own listen. A port
+// already handed out to this cluster is never picked again: a member's
+// port is free between freeURL and its start, and a second pick of it
+// made the member's listen fail ("address already in use").
+func (c *Cluster) listenLow(host string) net.Listener {
 	for try := 0; try < 1000; try++ {
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))); err == nil {
+		addr := net.JoinHostPort(host, fmt.Sprint(20000+rand.IntN(12000)))
+		if c.picked[addr] {
+			continue
+		}
+		if l, err := net.Listen("tcp", addr); err == nil {
+			c.picked[addr] = true
 			return l
 		}
 	}
-	t.Fatal("etcdtest: no free port below 32000")
+	c.t.Fatal("etcdtest: no free port below 32000")
 	return nil
 }
 
 // freeURL returns a loopback URL whose port is free now (see listenLow).
-func freeURL(t testing.TB) url.URL {
-	l := listenLow(t)
+func (c *Cluster) freeURL(host string) url.URL {
+	l := c.listenLow(host)
 	defer l.Close()
 	return url.URL{Scheme: "http", Host: l.Addr().String()}
 }

@@ -19,10 +19,19 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Isolate(m.Run)) }
 
+// dial connects to the test cluster. Its time limit is generous: these
+// tests are about outcomes, not latency, and etcd's fsyncs on a loaded CI
+// machine can take seconds (a 3 s limit once failed TestNoLostUpdates).
 func dial(t *testing.T, endpoints []string, prefix string) *cluster.Client {
 	t.Helper()
+	return dialWithin(t, endpoints, prefix, 60*time.Second)
+}
+
+// dialWithin is dial with a time limit for each request.
+func dialWithin(t *testing.T, endpoints []string, prefix string, limit time.Duration) *cluster.Client {
+	t.Helper()
 	c, err := cluster.Dial(context.Background(), cluster.Config{
-		Endpoints: endpoints, Prefix: prefix, RequestTimeout: 3 * time.Second, DialTimeout: 3 * time.Second,
+		Endpoints: endpoints, Prefix: prefix, RequestTimeout: limit, DialTimeout: 3 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,13 @@
 //
 //	PREFIX grace            the grace database (grace.Encode's JSON)
 //	PREFIX alive/NODE       present while NODE's agent holds its lease
+//	PREFIX nsm/VIP/mon/ID   a monitor recorded against floating IP VIP (JSON)
+//	PREFIX nsm/VIP/state    the NSM state last sent for VIP (decimal)
+//
+// The per-VIP monitor records are written blind (put or delete of one
+// key, no read first), which needs no guard; the state advances with
+// compare-and-swap, and a notified record is deleted only if nobody
+// rewrote it since it was read.
 //
 // # Caveats
 //
@@ -35,6 +42,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -82,6 +90,11 @@ type Config struct {
 	DialTimeout time.Duration
 	// RequestTimeout bounds each operation; default DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// FloatingIPs are the service addresses that move between nodes
+	// (Pacemaker's or CTDB's VIPs). statd records each monitor against
+	// every one of them this node holds, and sm-notify -v VIP notifies
+	// that VIP's clients from etcd. Empty: no per-VIP records.
+	FloatingIPs []string
 }
 
 // FromNFSConf reads the [nfsrecover] etcd settings:
@@ -90,6 +103,7 @@ type Config struct {
 //	etcd-prefix    = /nfsrecover/CLUSTER/
 //	etcd-cacert, etcd-cert, etcd-key = PEM files
 //	etcd-username, etcd-password-file
+//	floating-ips   = 192.0.2.10 192.0.2.11   (FloatingIPs; numeric only)
 //
 // The password is read from a file (mode 0600 expected), never from
 // nfs.conf itself, which is world-readable.
@@ -101,6 +115,13 @@ func FromNFSConf(conf *nfsconf.Config) (Config, error) {
 		Cert:      conf.String("nfsrecover", "etcd-cert", ""),
 		Key:       conf.String("nfsrecover", "etcd-key", ""),
 		Username:  conf.String("nfsrecover", "etcd-username", ""),
+	}
+	for _, ip := range splitList(conf.String("nfsrecover", "floating-ips", "")) {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return c, fmt.Errorf("cluster: %w: floating-ips: %q is not an IP address", ErrBadConfig, ip)
+		}
+		c.FloatingIPs = append(c.FloatingIPs, a.Unmap().String())
 	}
 	if f := conf.String("nfsrecover", "etcd-password-file", ""); f != "" {
 		b, err := os.ReadFile(f)

@@ -142,7 +142,7 @@ func TestFaultsLinearizable(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < 6; w++ {
-		c := dial(t, ec.Endpoints(), "/t/faults/")
+		c := dialWithin(t, ec.Endpoints(), "/t/faults/", 3*time.Second)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

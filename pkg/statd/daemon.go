@@ -32,7 +32,9 @@ type Config struct {
 	// bound ("" or a root-owned sm/: stay root, with a warning).
 	StateDir string
 	Rpcbind  oncrpc.Rpcbind // where to register; zero = local socket or 127.0.0.1:111
-	Log      *slog.Logger
+	// VIPs records monitors per floating IP (cluster mode); nil: none.
+	VIPs VIPRecorder
+	Log  *slog.Logger
 	// Ready is called once every listener is registered with rpcbind.
 	Ready func(ports map[string]int)
 }
@@ -88,7 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 	committer := store.NewCommitter(open)
 	canon := &Canonicalizer{}
 	svc := &Service{List: list, Commit: committer, State: func() int32 { return state }, Canon: canon.Canon,
-		Queue: sender.Queue, AllowIPv6Loopback: cfg.AllowIPv6Loopback, Log: log, Mirror: mirror}
+		Queue: sender.Queue, AllowIPv6Loopback: cfg.AllowIPv6Loopback, Log: log, Mirror: mirror, VIPs: cfg.VIPs}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var callouts *Callouts

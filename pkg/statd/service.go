@@ -38,6 +38,14 @@ type Callback struct {
 	Prog, Vers, Proc uint32
 }
 
+// VIPRecorder records monitors against the floating IPs this node serves
+// (cluster.NSMRecorder). Monitor returns nil only once the record is
+// durable; a record it keeps too many costs one extra SM_NOTIFY later.
+type VIPRecorder interface {
+	Monitor(ctx context.Context, m store.Monitor) error
+	Unmonitor(ctx context.Context, ms []store.Monitor) error
+}
+
 // Service answers NSM calls.
 type Service struct {
 	List   *List
@@ -56,6 +64,9 @@ type Service struct {
 	Callout func(args ...string)
 	// Mirror keeps the state directory's sm/ files in step; nil: none.
 	Mirror *nsmdir.Mirror
+	// VIPs records monitors against the floating IPs this node serves,
+	// for the node that takes one over; nil: none.
+	VIPs VIPRecorder
 	// AllowIPv6Loopback accepts SM_MON and friends from ::1 too.
 	AllowIPv6Loopback bool
 	Now               func() time.Time
@@ -192,10 +203,11 @@ func (s *Service) mon(ctx context.Context, r *oncrpc.Request) (any, error) {
 	if dup && old.Priv == m.Priv {
 		return &nsm.SmStatRes{ResStat: nsm.StatSucc, State: s.State()}, nil // no I/O
 	}
-	// The sm/ file and the database are written at once (each is synced
-	// on its own), and the reply waits for both.
-	fileDone := make(chan error, 1)
+	// The sm/ file, the database and the per-VIP records are written at
+	// once (each is made durable on its own), and the reply waits for all.
+	fileDone, vipDone := make(chan error, 1), make(chan error, 1)
 	go func() { fileDone <- s.Mirror.Monitor(m) }()
+	go func() { vipDone <- s.recordVIPs(ctx, m) }()
 	err = s.Commit.Do(ctx, func(tx *store.Tx) error {
 		if dup {
 			if err := tx.DeleteMonitor(old.Monitor); err != nil {
@@ -204,8 +216,9 @@ func (s *Service) mon(ctx context.Context, r *oncrpc.Request) (any, error) {
 		}
 		return tx.PutMonitor(m)
 	})
-	if ferr := <-fileDone; ferr != nil || err != nil {
-		s.log().Error("SM_MON: cannot record the monitor", "mon_name", id.MonName, "file", ferr, "database", err)
+	ferr, verr := <-fileDone, <-vipDone
+	if ferr != nil || err != nil || verr != nil {
+		s.log().Error("SM_MON: cannot record the monitor", "mon_name", id.MonName, "file", ferr, "database", err, "cluster", verr)
 		s.undoMon(ctx, m, old, dup, ferr == nil, err == nil) // best effort: the kernel will retry
 		return failed, nil
 	}
@@ -213,6 +226,14 @@ func (s *Service) mon(ctx context.Context, r *oncrpc.Request) (any, error) {
 	s.callout("add-client", m.MonName, m.MyName)
 	s.log().Info("monitoring", "mon_name", m.MonName, "my_name", m.MyName, "new_cookie", dup)
 	return &nsm.SmStatRes{ResStat: nsm.StatSucc, State: s.State()}, nil
+}
+
+// recordVIPs records m against the floating IPs held now, if any.
+func (s *Service) recordVIPs(ctx context.Context, m store.Monitor) error {
+	if s.VIPs == nil {
+		return nil
+	}
+	return s.VIPs.Monitor(ctx, m)
 }
 
 // undoMon takes back the half of an SM_MON that was written when the
@@ -283,6 +304,15 @@ func (s *Service) drop(ctx context.Context, victims []Entry) error {
 	for _, v := range victims {
 		if err := s.Mirror.Unmonitor(v.Monitor); err != nil {
 			s.log().Error("cannot remove the sm/ record", "mon_name", v.MonName, "err", err)
+		}
+	}
+	if s.VIPs != nil {
+		ms := make([]store.Monitor, len(victims))
+		for i, v := range victims {
+			ms[i] = v.Monitor
+		}
+		if err := s.VIPs.Unmonitor(ctx, ms); err != nil {
+			s.log().Error("cannot remove the per-VIP records", "monitors", len(ms), "err", err)
 		}
 	}
 	err := s.Commit.Do(ctx, func(tx *store.Tx) error {
