@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"nfsrecover/pkg/cld"
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/getopt"
 	"nfsrecover/pkg/legacy/cldsql"
@@ -84,6 +85,8 @@ type config struct {
 	storageDir        string
 	nfsdcldDB         string // nfsdcld's own main.sqlite, adopted at the first start
 	dbPath, dbSource  string
+	cluster           cluster.Config // backend = etcd: the records of cluster.V4Scope on etcd
+	clusterErr        error
 }
 
 // Main is the applet entry point.
@@ -142,6 +145,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		legacy = conf.String("nfsdcld", "storagedir", DefaultStorage)
 	}
 	cfg.nfsdcldDB = filepath.Join(legacy, cldsql.FileName)
+	cfg.cluster, cfg.clusterErr = cluster.FromNFSConf(conf)
 	return cfg, false
 }
 
@@ -151,6 +155,13 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 	if os.Geteuid() != 0 {
 		log.Error("must run as root")
 		return exitEINVAL
+	}
+	if cfg.clusterErr != nil {
+		log.Error("bad cluster settings", "err", cfg.clusterErr)
+		return exitFatal
+	}
+	if cfg.cluster.Backend == cluster.BackendEtcd {
+		return runEtcd(cfg, args, log, lookupEnv)
 	}
 	if code := checkStorage(cfg, log); code != exitOK {
 		return code
@@ -182,7 +193,7 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		}
 		ready = r
 	}
-	return serve(cfg, log, watch, kept, ready, lookupEnv)
+	return serveLocal(cfg, log, watch, kept, ready, lookupEnv)
 }
 
 // checkStorage refuses a storage directory that is a file (ENOTDIR).
@@ -289,9 +300,25 @@ func dbExit(err error) int {
 	return exitFatal
 }
 
-// serve answers upcalls until SIGTERM or SIGINT; a second signal exits
-// at once.
-func serve(cfg config, log *slog.Logger, watch *cld.DirOpener, kept *os.File, ready func(), lookupEnv func(string) (string, bool)) int {
+// serveLocal answers upcalls from the local database.
+func serveLocal(cfg config, log *slog.Logger, watch *cld.DirOpener, kept *os.File, ready func(), lookupEnv func(string) (string, bool)) int {
+	c := store.NewCommitter(func() (*store.DB, error) {
+		return store.Open(cfg.dbPath, &store.Options{File: kept})
+	})
+	cctx, cstop := context.WithCancel(context.Background())
+	defer cstop()
+	go c.Run(cctx)
+	recs := &cld.DBRecords{DB: c, Log: log}
+	if daemon.KernelBefore(4, 20) {
+		recs.EndGraceFile = "/proc/fs/nfsd/v4_end_grace" // no GraceStart from these kernels
+		log.Info("kernel before 4.20: watching v4_end_grace for grace periods it does not announce")
+	}
+	return serve(log, watch, recs, ready, lookupEnv)
+}
+
+// serve answers upcalls from recs until SIGTERM or SIGINT; a second
+// signal exits at once.
+func serve(log *slog.Logger, watch *cld.DirOpener, recs cld.Records, ready func(), lookupEnv func(string) (string, bool)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
@@ -304,22 +331,12 @@ func serve(cfg config, log *slog.Logger, watch *cld.DirOpener, kept *os.File, re
 		log.Warn("second signal: exiting at once")
 		os.Exit(exitOK)
 	}()
-	c := store.NewCommitter(func() (*store.DB, error) {
-		return store.Open(cfg.dbPath, &store.Options{File: kept})
-	})
-	cctx, cstop := context.WithCancel(context.Background())
-	defer cstop()
-	go c.Run(cctx)
 	daemon.SdNotify(lookupEnv, "READY=1")
 	if ready != nil {
 		ready()
 	}
 	log.Info("waiting for upcalls", "pipe", watch.Path())
-	s := &cld.Server{DB: c, Log: log}
-	if daemon.KernelBefore(4, 20) {
-		s.EndGraceFile = "/proc/fs/nfsd/v4_end_grace" // no GraceStart from these kernels
-		log.Info("kernel before 4.20: watching v4_end_grace for grace periods it does not announce")
-	}
+	s := &cld.Server{Records: recs, Log: log}
 	if err := s.Serve(ctx, watch); err != nil {
 		log.Error("stopped", "err", err)
 		return exitFatal

@@ -41,11 +41,21 @@ func seq(parts ...[]step) []step {
 	return out
 }
 
+// diffCase is a named sequence of kernel actions.
+type diffCase struct {
+	name  string
+	steps []step
+}
+
 func TestDifferential(t *testing.T) {
-	cases := []struct {
-		name  string
-		steps []step
-	}{
+	for _, c := range diffCases() {
+		t.Run(c.name, func(t *testing.T) { differential(t, c.steps) })
+	}
+}
+
+// diffCases are the sequences every backend must answer as nfsdcld does.
+func diffCases() []diffCase {
+	return []diffCase{
 		{"version negotiation", seq(boot, []step{call(graceDone(2))})},
 		{"create and remove, with and without princhash, then reboot", seq(boot, []step{
 			call(create(2, "clientA-long-name-first", "nfs/host-a@REALM")),
@@ -99,9 +109,6 @@ func TestDifferential(t *testing.T) {
 			restart,
 		}, boot)},
 		{"grace start stream of 1200 clients", bigStream(1200)},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { differential(t, c.steps) })
 	}
 }
 

@@ -52,6 +52,7 @@ type rig struct {
 	exited  chan struct{}
 	log     *testenv.SyncBuffer
 	xid     uint32
+	conf    string // nfs.conf for the daemon; "" = none
 }
 
 // newRig mounts a pipefs with the pipe created and starts the daemon.
@@ -64,6 +65,12 @@ func newRig(t *testing.T, kind string) *rig {
 // newRigAt is newRig with the daemon's storage directory (-s) given.
 func newRigAt(t *testing.T, kind, storage string) *rig {
 	t.Helper()
+	return newRigConf(t, kind, storage, "")
+}
+
+// newRigConf is newRigAt with an nfs.conf for the daemon ("" = none).
+func newRigConf(t *testing.T, kind, storage, conf string) *rig {
+	t.Helper()
 	mnt := t.TempDir()
 	fs, err := pipefs.Mount(mnt)
 	if err != nil {
@@ -74,7 +81,7 @@ func newRigAt(t *testing.T, kind, storage string) *rig {
 			t.Error(err)
 		}
 	})
-	r := &rig{t: t, name: kind, fs: fs, storage: storage, log: &testenv.SyncBuffer{}}
+	r := &rig{t: t, name: kind, fs: fs, storage: storage, log: &testenv.SyncBuffer{}, conf: conf}
 	switch kind {
 	case "ours":
 		r.argv = []string{bin, "cld", "-F", "-d"}
@@ -95,7 +102,11 @@ func (r *rig) start() {
 	args := append(append([]string{}, r.argv[1:]...), "-p", r.fs.Dir(), "-s", r.storage)
 	r.cmd = exec.Command(r.argv[0], args...)
 	r.cmd.Stderr = r.log
-	r.cmd.Env = append(os.Environ(), nfsconf.EnvPath+"=/dev/null")
+	conf := r.conf
+	if conf == "" {
+		conf = "/dev/null"
+	}
+	r.cmd.Env = append(os.Environ(), nfsconf.EnvPath+"="+conf)
 	if err := r.cmd.Start(); err != nil {
 		r.fatalf("%v", err)
 	}
@@ -216,9 +227,15 @@ func describe(d []byte) string {
 func differential(t *testing.T, steps []step) (ours, real []string) {
 	t.Helper()
 	needRig(t)
+	return differentialWith(t, newRig(t, "ours"), steps)
+}
+
+// differentialWith runs steps on o (our daemon, however configured) and
+// on the real nfsdcld, and fails on the first downcall that differs.
+func differentialWith(t *testing.T, o *rig, steps []step) (ours, real []string) {
+	t.Helper()
 	var wg sync.WaitGroup
-	var o, re *rig
-	o, re = newRig(t, "ours"), newRig(t, "real")
+	re := newRig(t, "real")
 	wg.Add(2)
 	go func() { defer wg.Done(); ours = o.transcript(steps) }()
 	go func() { defer wg.Done(); real = re.transcript(steps) }()

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"nfsrecover/internal/etcdtest"
+	"nfsrecover/internal/pipefs"
 	"nfsrecover/internal/testenv"
+	"nfsrecover/pkg/cld"
 	"nfsrecover/pkg/cluster"
 )
 
@@ -221,4 +223,144 @@ func dial(t *testing.T, endpoints []string, prefix string) *cluster.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// kernel plays nfsd's client tracking on an emulated rpc_pipefs.
+type kernel struct {
+	t   *testing.T
+	fs  *pipefs.FS
+	xid uint32
+}
+
+func newKernel(t *testing.T) *kernel {
+	t.Helper()
+	fs, err := pipefs.Mount(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Unmount() })
+	if err := fs.CreatePipe(); err != nil {
+		t.Fatal(err)
+	}
+	return &kernel{t: t, fs: fs}
+}
+
+// call sends one upcall and decodes its downcalls.
+func (k *kernel) call(m cld.Msg) []cld.Msg {
+	k.t.Helper()
+	k.xid++
+	m.XID = k.xid
+	raw, err := cld.Encode(m)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ds, err := k.fs.Call(ctx, raw)
+	if err != nil {
+		k.t.Fatalf("upcall %d: %v", m.Cmd, err)
+	}
+	var out []cld.Msg
+	for _, d := range ds {
+		dm, err := cld.Decode(d)
+		if err != nil {
+			k.t.Fatalf("downcall: %v", err)
+		}
+		out = append(out, dm)
+	}
+	if last := out[len(out)-1]; last.Status != cld.StatusOK {
+		k.t.Fatalf("upcall %d: final status %d", m.Cmd, last.Status)
+	}
+	return out
+}
+
+// boot is what a v2 kernel sends when client tracking starts; it returns
+// the clients GraceStart streamed.
+func (k *kernel) boot() map[string]bool {
+	k.call(cld.Msg{Vers: cld.Version1, Cmd: cld.GetVersion})
+	got := map[string]bool{}
+	ds := k.call(cld.Msg{Vers: cld.Version2, Cmd: cld.GraceStart})
+	for _, d := range ds[:len(ds)-1] {
+		if d.Status != cld.StatusEINPROGRESS || got[string(d.Name)] {
+			k.t.Fatalf("GraceStart stream: status %d, name %q (seen: %v)", d.Status, d.Name, got[string(d.Name)])
+		}
+		got[string(d.Name)] = true
+	}
+	return got
+}
+
+// startCld runs our nfsdcld in namespace ns on k's pipe and waits until it
+// has the pipe open; it returns the process to kill.
+func (l *lan) startCld(ns, name string, k *kernel, env []string) *exec.Cmd {
+	t := l.t
+	link := filepath.Join(l.work, "nfsdcld")
+	os.Symlink(bin, link)
+	storage := filepath.Join(l.work, name+"-cld")
+	os.MkdirAll(storage, 0o700)
+	cmd := exec.Command("ip", "netns", "exec", ns, link, "-F", "-d", "-p", k.fs.Dir(), "-s", storage)
+	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
+	log := &testenv.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s:\n%s", name, log)
+		}
+	})
+	if !testenv.WaitFor(30*time.Second, func() bool { return k.fs.Readers() > 0 }) {
+		t.Fatalf("nfsdcld of %s never opened the pipe:\n%s", name, log)
+	}
+	return cmd
+}
+
+// TestFailoverCldScope: node A's nfsdcld keeps the clients of server scope
+// S on etcd; A dies, and the nfsdcld that node B starts for S streams every
+// one of them in GraceStart, so each may reclaim on B. Nothing but etcd
+// is shared.
+func TestFailoverCldScope(t *testing.T) {
+	l := newLAN(t)
+	testenv.NeedTools(t, "fusermount3")
+	ec := etcdtest.StartOn(t, 3, bridgeAddr)
+	conf := filepath.Join(l.work, "nfs.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[nfsrecover]\nbackend = etcd\netcd-endpoints = %s\netcd-prefix = /t/cldfailover/\nv4-scope = nfs-vip1\n",
+		strings.Join(ec.Endpoints(), ","))), 0o644)
+	env := []string{"NFSRECOVER_NFS_CONF=" + conf}
+	nodeA, nodeB := l.host("a", "10.78.0.1"), l.host("b", "10.78.0.2")
+
+	kA := newKernel(t)
+	a := l.startCld(nodeA, "a", kA, env)
+	if got := kA.boot(); len(got) != 0 {
+		t.Fatalf("a fresh scope streamed %v", got)
+	}
+	want := map[string]bool{}
+	for i := range 300 {
+		name := fmt.Sprintf("Linux NFSv4.2 client-%03d", i)
+		m := cld.Msg{Vers: cld.Version2, Cmd: cld.Create, Name: []byte(name)}
+		if i%2 == 0 {
+			m.PrincHash = bytes.Repeat([]byte{byte(i)}, 32)
+		}
+		kA.call(m)
+		want[name] = true
+	}
+	kA.call(cld.Msg{Vers: cld.Version2, Cmd: cld.Remove, Name: []byte("Linux NFSv4.2 client-007")})
+	delete(want, "Linux NFSv4.2 client-007")
+	kA.call(cld.Msg{Vers: cld.Version2, Cmd: cld.GraceDone})
+
+	a.Process.Kill() // node A dies
+	a.Wait()
+	kB := newKernel(t)
+	l.startCld(nodeB, "b", kB, env)
+	got := kB.boot()
+	for name := range want {
+		if !got[name] {
+			t.Errorf("B's GraceStart did not stream %q", name)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("B streamed %d clients, want %d", len(got), len(want))
+	}
 }

@@ -111,7 +111,10 @@ func TestFloodFromAnotherHost(t *testing.T) {
 // closed and all of them anew every 29 s. Meanwhile an SM_MON from the
 // local lock manager over a new TCP connection every 2 s is answered
 // within 100 ms, and a client of a third host that talks gets its answer
-// too.
+// too. A lock-out hits every new connection: it is closed, or waits for a
+// slot (until an idle connection times out, minutes). An SM_MON also
+// waits for its fsyncs, which a loaded CI disk can stretch (128 ms was
+// seen once), so one probe in ten may take up to 1 s.
 func TestIdleConnectionsCannotLockOut(t *testing.T) {
 	h := netns(t)
 	h.startServer()
@@ -133,7 +136,7 @@ func TestIdleConnectionsCannotLockOut(t *testing.T) {
 		t.Fatalf("idle connections: %q", lines.Text())
 	}
 	end := time.Now().Add(60 * time.Second)
-	probes := 0
+	probes, slow := 0, 0
 	var slowest time.Duration
 	for i := 0; time.Now().Before(end); i++ {
 		next := time.Now().Add(2 * time.Second)
@@ -142,10 +145,13 @@ func TestIdleConnectionsCannotLockOut(t *testing.T) {
 		f := strings.Fields(out)
 		if err != nil || len(f) != 3 || f[0] != "succ" {
 			t.Errorf("SM_MON %d from the lock manager with 300 idle connections open: %v %q", i, err, out)
-		} else if d, err := time.ParseDuration(f[2]); err != nil || d > 100*time.Millisecond {
-			t.Errorf("SM_MON %d took %s, want at most 100ms", i, f[2])
+		} else if d, err := time.ParseDuration(f[2]); err != nil || d > time.Second {
+			t.Errorf("SM_MON %d took %s, want at most 1s", i, f[2])
 		} else {
 			slowest = max(slowest, d)
+			if d > 100*time.Millisecond {
+				slow++
+			}
 		}
 		if out, err := h.in(h.peer, h.helper, "null-tcp", h.srvAddr, third); err != nil {
 			t.Errorf("SM_NULL %d over a new connection from a third host: %v %s", i, err, out)
@@ -157,5 +163,8 @@ func TestIdleConnectionsCannotLockOut(t *testing.T) {
 	if err := idle.Wait(); err != nil {
 		t.Errorf("idle connections: %v", err)
 	}
-	t.Logf("%d probes answered, the slowest SM_MON in %v; the idle host %s", probes, slowest, lines.Text())
+	if slow*10 > probes {
+		t.Errorf("%d of %d SM_MONs took over 100ms", slow, probes)
+	}
+	t.Logf("%d probes answered, the slowest SM_MON in %v, %d over 100ms; the idle host %s", probes, slowest, slow, lines.Text())
 }

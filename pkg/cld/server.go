@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 
 	"nfsrecover/pkg/store"
@@ -16,26 +15,35 @@ import (
 // the GetVersion answer.
 const UpcallVersion = Version2
 
-// Committer applies a change durably: Do returns nil only once the change
-// is on stable storage. View reads. store.Committer is one.
-type Committer interface {
-	Do(ctx context.Context, apply func(*store.Tx) error) error
-	View(fn func(*store.Tx) error) error
+// Records is where the server keeps the clients' records and the grace
+// epochs: the local database (DBRecords) or one server scope of a
+// cluster on etcd (cluster.ScopeRecords). Every method that changes
+// something returns nil only once the change is durable.
+type Records interface {
+	// Create records a client in the current epoch (insert or replace).
+	Create(ctx context.Context, r store.CldRecord) error
+	// Remove deletes a client from the current epoch; a missing one is
+	// not an error.
+	Remove(ctx context.Context, id []byte) error
+	// Check is the check of "v0" kernels (store.Tx.CldCheck).
+	Check(ctx context.Context, id []byte) (bool, error)
+	// GraceStart opens a grace period (store.Tx.CldGraceStart).
+	GraceStart(ctx context.Context) (store.Epochs, error)
+	// GraceDone ends it (store.Tx.CldGraceDone).
+	GraceDone(ctx context.Context) error
+	// Reclaimable calls each with the records of epoch, a chunk of at
+	// most limit at a time, in creation order, until there are no more
+	// or each fails.
+	Reclaimable(ctx context.Context, epoch uint64, limit int, each func([]store.CldRecord) error) error
 }
 
-// Server answers the kernel's upcalls from the nfsrecover database, as
-// nfsdcld does from its SQLite file. It is safe for concurrent use: the
-// kernel has several upcalls outstanding when several nfsd threads call,
-// and their changes commit together.
+// Server answers the kernel's upcalls from Records, as nfsdcld does from
+// its SQLite file. It is safe for concurrent use: the kernel has several
+// upcalls outstanding when several nfsd threads call, and their changes
+// commit together.
 type Server struct {
-	DB  Committer
-	Log *slog.Logger
-	// EndGraceFile, when set, is read before each Create and Remove while
-	// no grace period is recorded: "N" means nfsd is in grace without
-	// having said so, and a grace period is started first. Kernels before
-	// 4.20 send no GraceStart (nfsdcld does the same there); set it to
-	// /proc/fs/nfsd/v4_end_grace on them, leave it empty otherwise.
-	EndGraceFile string
+	Records Records
+	Log     *slog.Logger
 }
 
 // errUnsupported marks an upcall the server cannot answer (unknown
@@ -62,26 +70,15 @@ func (s *Server) Handle(ctx context.Context, raw []byte, w io.Writer) error {
 	}
 	switch m.Cmd {
 	case Create:
-		rec := store.CldRecord{ID: m.Name, PrincHash: m.PrincHash}
-		err = s.DB.Do(ctx, func(tx *store.Tx) error {
-			if err := s.oldKernelGrace(tx); err != nil {
-				return err
-			}
-			return tx.CldCreate(rec)
-		})
+		err = s.Records.Create(ctx, store.CldRecord{ID: m.Name, PrincHash: m.PrincHash})
 		return s.reply(w, buf, m, s.statusOr(err, StatusEREMOTEIO, "create"))
 	case Remove:
-		err = s.DB.Do(ctx, func(tx *store.Tx) error {
-			if err := s.oldKernelGrace(tx); err != nil {
-				return err
-			}
-			return tx.CldRemove(m.Name)
-		})
+		err = s.Records.Remove(ctx, m.Name)
 		return s.reply(w, buf, m, s.statusOr(err, StatusEREMOTEIO, "remove"))
 	case Check:
 		return s.check(ctx, w, buf, m)
 	case GraceDone:
-		err = s.DB.Do(ctx, func(tx *store.Tx) error { _, err := tx.CldGraceDone(); return err })
+		err = s.Records.GraceDone(ctx)
 		return s.reply(w, buf, m, s.statusOr(err, StatusEREMOTEIO, "grace done"))
 	case GraceStart:
 		return s.graceStart(ctx, w, buf, m)
@@ -101,28 +98,6 @@ func (s *Server) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return s.Log
-}
-
-// oldKernelGrace starts a grace period when an old kernel is in grace
-// without having sent GraceStart (see EndGraceFile). An unreadable file
-// fails the change, as in nfsdcld.
-func (s *Server) oldKernelGrace(tx *store.Tx) error {
-	if s.EndGraceFile == "" {
-		return nil
-	}
-	e, ok, err := tx.CldEpochs()
-	if err != nil || !ok || e.Recovery != 0 {
-		return err
-	}
-	b, err := os.ReadFile(s.EndGraceFile)
-	if err != nil {
-		return fmt.Errorf("old kernel: %w", err)
-	}
-	if len(b) > 0 && b[0] == 'N' {
-		s.log().Warn("nfsd is in grace but sent no GraceStart (kernel before 4.20): starting one")
-		_, err = tx.CldGraceStart()
-	}
-	return err
 }
 
 // statusOr maps a failed change to the status nfsdcld sends for it, and
@@ -152,12 +127,7 @@ func (s *Server) reply(w io.Writer, buf []byte, m Msg, status int16) error {
 // check answers a "v0" kernel's Check: 0 when the client may reclaim,
 // -EACCES otherwise (also on any database error, as nfsdcld).
 func (s *Server) check(ctx context.Context, w io.Writer, buf []byte, m Msg) error {
-	var found bool
-	err := s.DB.Do(ctx, func(tx *store.Tx) error {
-		var err error
-		found, err = tx.CldCheck(m.Name)
-		return err
-	})
+	found, err := s.Records.Check(ctx, m.Name)
 	if err != nil {
 		s.log().Error("check failed", "err", err)
 	}
@@ -173,17 +143,12 @@ func (s *Server) check(ctx context.Context, w io.Writer, buf []byte, m Msg) erro
 // the keys of one bucket), so the kernel's reclaim count is exact. The
 // epoch is read in pieces, so memory stays bounded whatever its size.
 func (s *Server) graceStart(ctx context.Context, w io.Writer, buf []byte, m Msg) error {
-	var e store.Epochs
-	err := s.DB.Do(ctx, func(tx *store.Tx) error {
-		var err error
-		e, err = tx.CldGraceStart()
-		return err
-	})
+	e, err := s.Records.GraceStart(ctx)
 	if err != nil {
 		s.log().Error("grace start failed", "err", err)
 		return s.reply(w, buf, m, StatusEREMOTEIO)
 	}
-	sent, last, err := s.stream(w, buf, m, e.Recovery)
+	sent, last, err := s.stream(ctx, w, buf, m, e.Recovery)
 	if errors.Is(err, errRead) {
 		s.log().Error("grace start: reading the recovery epoch failed", "err", err)
 		return s.reply(w, buf, m, StatusEREMOTEIO)
@@ -212,7 +177,7 @@ var errRead = errors.New("read recovery epoch")
 
 // stream writes one -EINPROGRESS reply per client of the epoch, several
 // at a time, and returns how many it sent and the last one.
-func (s *Server) stream(w io.Writer, upcall []byte, m Msg, epoch uint64) (int, *store.CldRecord, error) {
+func (s *Server) stream(ctx context.Context, w io.Writer, upcall []byte, m Msg, epoch uint64) (int, *store.CldRecord, error) {
 	next := make(chan store.CldRecord, StreamWriters)
 	errs := make(chan error, StreamWriters+1)
 	var wg sync.WaitGroup
@@ -232,7 +197,7 @@ func (s *Server) stream(w io.Writer, upcall []byte, m Msg, epoch uint64) (int, *
 			}
 		}()
 	}
-	sent, last, err := s.feed(next, epoch)
+	sent, last, err := s.feed(ctx, next, epoch)
 	close(next)
 	wg.Wait()
 	errs <- err
@@ -246,20 +211,10 @@ func (s *Server) stream(w io.Writer, upcall []byte, m Msg, epoch uint64) (int, *
 }
 
 // feed reads the epoch in chunks and hands out its non-empty ids.
-func (s *Server) feed(next chan<- store.CldRecord, epoch uint64) (int, *store.CldRecord, error) {
-	var pos uint64
+func (s *Server) feed(ctx context.Context, next chan<- store.CldRecord, epoch uint64) (int, *store.CldRecord, error) {
 	var last *store.CldRecord
 	sent := 0
-	for {
-		var recs []store.CldRecord
-		err := s.DB.View(func(tx *store.Tx) error {
-			var err error
-			recs, pos, err = tx.CldRecordsAfter(epoch, pos, streamChunk)
-			return err
-		})
-		if err != nil {
-			return sent, last, fmt.Errorf("%w %d: %w", errRead, epoch, err)
-		}
+	err := s.Records.Reclaimable(ctx, epoch, streamChunk, func(recs []store.CldRecord) error {
 		for i := range recs {
 			if len(recs[i].ID) > 0 {
 				next <- recs[i]
@@ -267,10 +222,12 @@ func (s *Server) feed(next chan<- store.CldRecord, epoch uint64) (int, *store.Cl
 				sent++
 			}
 		}
-		if len(recs) < streamChunk {
-			return sent, last, nil
-		}
+		return nil
+	})
+	if err != nil {
+		return sent, last, fmt.Errorf("%w %d: %w", errRead, epoch, err)
 	}
+	return sent, last, nil
 }
 
 // putClient writes a client's name (and in version 2 its principal hash)

@@ -40,7 +40,7 @@ func newRig(t *testing.T, chunk int) *rig {
 	r := &rig{t: t, db: path, opener: newMemOpener(), pipe: newMemPipe(chunk), done: make(chan error, 1), cancel: cancel}
 	r.c = store.NewCommitter(func() (*store.DB, error) { return store.Open(path, nil) })
 	go r.c.Run(ctx)
-	r.s = &Server{DB: r.c}
+	r.s = &Server{Records: &DBRecords{DB: r.c}}
 	r.opener.pipes <- r.pipe
 	go func() { r.done <- r.s.Serve(ctx, r.opener) }()
 	t.Cleanup(func() {
@@ -238,7 +238,7 @@ func TestConcurrentCreatesShareCommits(t *testing.T) {
 func TestOldKernelGrace(t *testing.T) {
 	r := newRig(t, 0)
 	endGrace := filepath.Join(t.TempDir(), "v4_end_grace")
-	r.s.EndGraceFile = endGrace
+	r.s.Records.(*DBRecords).EndGraceFile = endGrace
 	os.WriteFile(endGrace, []byte("Y\n"), 0o644)
 	r.call(Msg{Vers: 1, Cmd: Create, Name: []byte("before-reboot")})
 	if e := r.dump().Epochs; e.Current != 1 || e.Recovery != 0 {

@@ -95,7 +95,21 @@ type Config struct {
 	// every one of them this node holds, and sm-notify -v VIP notifies
 	// that VIP's clients from etcd. Empty: no per-VIP records.
 	FloatingIPs []string
+	// Backend is where the applets that support it keep their records:
+	// "bbolt" (the local database, the default) or "etcd". Today cld
+	// supports etcd (its records per V4Scope).
+	Backend string
+	// V4Scope names the NFSv4 server scope whose client records cld keeps
+	// on etcd; default the host name, which is knfsd's own server scope
+	// (the UTS name of nfsd's namespace).
+	V4Scope string
 }
+
+// Backends that [nfsrecover] backend names.
+const (
+	BackendBolt = "bbolt"
+	BackendEtcd = "etcd"
+)
 
 // FromNFSConf reads the [nfsrecover] etcd settings:
 //
@@ -104,6 +118,8 @@ type Config struct {
 //	etcd-cacert, etcd-cert, etcd-key = PEM files
 //	etcd-username, etcd-password-file
 //	floating-ips   = 192.0.2.10 192.0.2.11   (FloatingIPs; numeric only)
+//	backend        = bbolt | etcd
+//	v4-scope       = NAME                    (V4Scope)
 //
 // The password is read from a file (mode 0600 expected), never from
 // nfs.conf itself, which is world-readable.
@@ -115,6 +131,17 @@ func FromNFSConf(conf *nfsconf.Config) (Config, error) {
 		Cert:      conf.String("nfsrecover", "etcd-cert", ""),
 		Key:       conf.String("nfsrecover", "etcd-key", ""),
 		Username:  conf.String("nfsrecover", "etcd-username", ""),
+		Backend:   conf.String("nfsrecover", "backend", BackendBolt),
+		V4Scope:   conf.String("nfsrecover", "v4-scope", ""),
+	}
+	if c.Backend != BackendBolt && c.Backend != BackendEtcd {
+		return c, fmt.Errorf("cluster: %w: backend %q: want %s or %s", ErrBadConfig, c.Backend, BackendBolt, BackendEtcd)
+	}
+	if c.V4Scope == "" {
+		c.V4Scope, _ = os.Hostname()
+	}
+	if strings.ContainsAny(c.V4Scope, "/ \t") || c.V4Scope == "" {
+		return c, fmt.Errorf("cluster: %w: v4-scope %q: want a name without '/' or spaces", ErrBadConfig, c.V4Scope)
 	}
 	for _, ip := range splitList(conf.String("nfsrecover", "floating-ips", "")) {
 		a, err := netip.ParseAddr(ip)

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -171,16 +170,8 @@ type NSMRecorder struct {
 	// VIPs returns the floating IPs to record against now (HostedVIPs).
 	VIPs func() ([]string, error)
 
-	mu      sync.Mutex
-	pending *opBatch
-	running bool
-	commits atomic.Int64
-}
-
-type opBatch struct {
-	ops  []clientv3.Op
-	done chan struct{}
-	err  error
+	once  sync.Once
+	batch batcher[clientv3.Op]
 }
 
 // Monitor records m under every VIP held now; nil means the etcd quorum
@@ -196,8 +187,8 @@ func (r *NSMRecorder) Unmonitor(ctx context.Context, ms []store.Monitor) error {
 	return r.each(ctx, ms, func(key string, _ store.Monitor) clientv3.Op { return clientv3.OpDelete(key) })
 }
 
-// Commits returns how many transactions the recorder has sent.
-func (r *NSMRecorder) Commits() int64 { return r.commits.Load() }
+// Commits returns how many group commits the recorder has made.
+func (r *NSMRecorder) Commits() int64 { return r.batch.commits.Load() }
 
 func (r *NSMRecorder) each(ctx context.Context, ms []store.Monitor, op func(string, store.Monitor) clientv3.Op) error {
 	vips, err := r.VIPs()
@@ -210,45 +201,8 @@ func (r *NSMRecorder) each(ctx context.Context, ms []store.Monitor, op func(stri
 			ops = append(ops, op(VIPMonitorKey(r.Client.cfg.Prefix, vip, m), m))
 		}
 	}
-	return r.submit(ctx, ops)
-}
-
-// submit adds ops to the next batch and waits for its commit; the first
-// submitter with nothing in flight becomes the one that commits.
-func (r *NSMRecorder) submit(ctx context.Context, ops []clientv3.Op) error {
-	r.mu.Lock()
-	if r.pending == nil {
-		r.pending = &opBatch{done: make(chan struct{})}
-	}
-	b := r.pending
-	b.ops = append(b.ops, ops...)
-	if !r.running {
-		r.running = true
-		go r.flush()
-	}
-	r.mu.Unlock()
-	select {
-	case <-b.done:
-		return b.err
-	case <-ctx.Done():
-		return fmt.Errorf("cluster: record monitors: %w: %w", ErrUnknownOutcome, ctx.Err())
-	}
-}
-
-// flush commits batches until none is waiting.
-func (r *NSMRecorder) flush() {
-	for {
-		r.mu.Lock()
-		b := r.pending
-		r.pending = nil
-		if b == nil {
-			r.running = false
-			r.mu.Unlock()
-			return
-		}
-		r.mu.Unlock()
-		b.err = r.Client.commitOps(context.Background(), b.ops)
-		r.commits.Add(int64((len(b.ops) + maxTxnOps - 1) / maxTxnOps))
-		close(b.done)
-	}
+	r.once.Do(func() {
+		r.batch.commit = func(ops []clientv3.Op) error { return r.Client.commitOps(context.Background(), ops) }
+	})
+	return r.batch.do(ctx, ops...)
 }

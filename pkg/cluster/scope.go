@@ -1,0 +1,315 @@
+//go:build !noetcd
+
+package cluster
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"nfsrecover/pkg/store"
+)
+
+// ScopeRecords keeps the NFSv4 client records of one server scope on
+// etcd, as nfsdcld keeps them in SQLite: a grace table (current and
+// recovery epochs) and one set of records per epoch. The node that takes
+// a scope over runs its nfsdcld on the same keys and streams the scope's
+// clients in GraceStart. It implements cld.Records and is safe for
+// concurrent use; Creates and Removes are group-committed.
+//
+// Keys, under PREFIX v4/SCOPE/:
+//
+//	epochs                 {"current":C,"recovery":R}  (absent: C=1, R=0)
+//	rec/EPOCH/HEXID        {"princhash":"HEX"}         (EPOCH zero-padded)
+//
+// Every change is guarded by the revision of the epochs key, so a record
+// always lands in the epoch that is current when it commits. Records
+// stream in key order (the kernel files them in a hash table; order does
+// not matter). Kernels before 4.20, which send no GraceStart, are not
+// supported on this backend.
+type ScopeRecords struct {
+	Client *Client
+	Scope  string
+
+	once  sync.Once
+	batch batcher[scopeChange]
+}
+
+type scopeChange struct {
+	id, hash []byte
+	remove   bool
+}
+
+type scopeEpochs struct {
+	Current  uint64 `json:"current"`
+	Recovery uint64 `json:"recovery"`
+}
+
+type scopeRecord struct {
+	PrincHash string `json:"princhash"`
+}
+
+func (s *ScopeRecords) prefix() string    { return s.Client.cfg.Prefix + "v4/" + s.Scope + "/" }
+func (s *ScopeRecords) epochsKey() string { return s.prefix() + "epochs" }
+func (s *ScopeRecords) epochPrefix(e uint64) string {
+	return fmt.Sprintf("%srec/%020d/", s.prefix(), e)
+}
+func (s *ScopeRecords) recordKey(e uint64, id []byte) string {
+	return s.epochPrefix(e) + hex.EncodeToString(id)
+}
+
+// epochs reads the grace table and its revision (0: never written).
+func (s *ScopeRecords) epochs(ctx context.Context) (scopeEpochs, int64, error) {
+	resp, err := s.Client.etcd.Get(ctx, s.epochsKey())
+	if err != nil {
+		return scopeEpochs{}, 0, fmt.Errorf("cluster: read %s: %w", s.epochsKey(), s.Client.explain(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return scopeEpochs{Current: 1}, 0, nil
+	}
+	var e scopeEpochs
+	if err := json.Unmarshal(resp.Kvs[0].Value, &e); err != nil || e.Current == 0 || e.Recovery >= e.Current {
+		return e, 0, fmt.Errorf("cluster: %s: bad grace table %q", s.epochsKey(), resp.Kvs[0].Value)
+	}
+	return e, resp.Kvs[0].ModRevision, nil
+}
+
+// guarded runs ops (built for the epochs read) in one transaction that
+// commits only if the grace table is unchanged; on a conflict it reads
+// again and rebuilds them.
+func (s *ScopeRecords) guarded(ctx context.Context, build func(scopeEpochs) ([]clientv3.Op, error)) (scopeEpochs, error) {
+	ctx, cancel := s.Client.request(ctx)
+	defer cancel()
+	for {
+		e, rev, err := s.epochs(ctx)
+		if err != nil {
+			return e, err
+		}
+		ops, err := build(e)
+		if err != nil || len(ops) == 0 {
+			return e, err
+		}
+		ok, err := s.commitGuarded(ctx, rev, ops)
+		if err != nil {
+			return e, err
+		}
+		if ok {
+			return e, nil
+		}
+	}
+}
+
+// commitGuarded writes ops in transactions of at most maxTxnOps, each
+// guarded by the grace table's revision; false means it changed (then
+// only blind, idempotent record writes may have gone out).
+func (s *ScopeRecords) commitGuarded(ctx context.Context, rev int64, ops []clientv3.Op) (bool, error) {
+	guard := clientv3.Compare(clientv3.ModRevision(s.epochsKey()), "=", rev)
+	for len(ops) > 0 {
+		n := min(len(ops), maxTxnOps-1)
+		txn, err := s.Client.etcd.Txn(ctx).If(guard).Then(ops[:n]...).Commit()
+		if err != nil {
+			return false, fmt.Errorf("cluster: write %s: %w: %w", s.prefix(), ErrUnknownOutcome, s.Client.explain(err))
+		}
+		if !txn.Succeeded {
+			return false, nil
+		}
+		ops = ops[n:]
+	}
+	return true, nil
+}
+
+// putEpochs is the op writing e.
+func (s *ScopeRecords) putEpochs(e scopeEpochs) clientv3.Op {
+	b, _ := json.Marshal(e)
+	return clientv3.OpPut(s.epochsKey(), string(b))
+}
+
+func (s *ScopeRecords) putRecord(e uint64, id, hash []byte) clientv3.Op {
+	b, _ := json.Marshal(scopeRecord{hex.EncodeToString(hash)})
+	return clientv3.OpPut(s.recordKey(e, id), string(b))
+}
+
+// Create implements cld.Records.
+func (s *ScopeRecords) Create(ctx context.Context, r store.CldRecord) error {
+	return s.change(ctx, scopeChange{id: r.ID, hash: r.PrincHash})
+}
+
+// Remove implements cld.Records.
+func (s *ScopeRecords) Remove(ctx context.Context, id []byte) error {
+	return s.change(ctx, scopeChange{id: id, remove: true})
+}
+
+func (s *ScopeRecords) change(ctx context.Context, c scopeChange) error {
+	s.once.Do(func() { s.batch.commit = s.commitChanges })
+	return s.batch.do(ctx, c)
+}
+
+// commitChanges writes a batch of creates and removes into the current
+// epoch, in order (a later change to one id wins).
+func (s *ScopeRecords) commitChanges(cs []scopeChange) error {
+	_, err := s.guarded(context.Background(), func(e scopeEpochs) ([]clientv3.Op, error) {
+		last := make(map[string]scopeChange, len(cs))
+		var order []string
+		for _, c := range cs {
+			if _, seen := last[string(c.id)]; !seen {
+				order = append(order, string(c.id))
+			}
+			last[string(c.id)] = c
+		}
+		ops := make([]clientv3.Op, 0, len(order))
+		for _, id := range order {
+			c := last[id]
+			if c.remove {
+				ops = append(ops, clientv3.OpDelete(s.recordKey(e.Current, c.id)))
+			} else {
+				ops = append(ops, s.putRecord(e.Current, c.id, c.hash))
+			}
+		}
+		return ops, nil
+	})
+	return err
+}
+
+// startOps opens a grace period on e (unless one runs) and empties the
+// new current epoch, as nfsdcld's grace start does.
+func (s *ScopeRecords) startOps(e *scopeEpochs) []clientv3.Op {
+	if e.Recovery == 0 {
+		e.Recovery, e.Current = e.Current, e.Current+1
+	}
+	return []clientv3.Op{s.putEpochs(*e), clientv3.OpDelete(s.epochPrefix(e.Current), clientv3.WithPrefix())}
+}
+
+// GraceStart implements cld.Records.
+func (s *ScopeRecords) GraceStart(ctx context.Context) (store.Epochs, error) {
+	var out scopeEpochs
+	_, err := s.guarded(ctx, func(e scopeEpochs) ([]clientv3.Op, error) {
+		ops := s.startOps(&e)
+		out = e
+		return ops, nil
+	})
+	return store.Epochs{Current: out.Current, Recovery: out.Recovery}, err
+}
+
+// GraceDone implements cld.Records: the recovery epoch's records go
+// (with no grace period running, one is started first, as nfsdcld does).
+func (s *ScopeRecords) GraceDone(ctx context.Context) error {
+	_, err := s.guarded(ctx, func(e scopeEpochs) ([]clientv3.Op, error) {
+		var ops []clientv3.Op
+		if e.Recovery == 0 {
+			ops = s.startOps(&e)[1:]
+		}
+		rec := e.Recovery
+		e.Recovery = 0
+		return append(ops, s.putEpochs(e), clientv3.OpDelete(s.epochPrefix(rec), clientv3.WithPrefix())), nil
+	})
+	return err
+}
+
+// Check implements cld.Records: whether id is in the recovery epoch
+// (starting a grace period first when none runs); a found client is
+// copied into the current epoch without its principal hash.
+func (s *ScopeRecords) Check(ctx context.Context, id []byte) (bool, error) {
+	found := false
+	_, err := s.guarded(ctx, func(e scopeEpochs) ([]clientv3.Op, error) {
+		var ops []clientv3.Op
+		if e.Recovery == 0 {
+			ops = s.startOps(&e) // the recovery epoch is the old current one
+		}
+		resp, err := s.Client.etcd.Get(ctx, s.recordKey(e.Recovery, id))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: read %s: %w", s.recordKey(e.Recovery, id), s.Client.explain(err))
+		}
+		if found = len(resp.Kvs) > 0; found {
+			ops = append(ops, s.putRecord(e.Current, id, nil))
+		}
+		return ops, nil
+	})
+	return found, err
+}
+
+// Reclaimable implements cld.Records, reading the epoch in pages from one
+// revision (a consistent view). The record written last is handed out
+// last, as nfsdcld's rowid order does: its final GraceStart reply names
+// that client.
+func (s *ScopeRecords) Reclaimable(ctx context.Context, epoch uint64, limit int, each func([]store.CldRecord) error) error {
+	p := s.epochPrefix(epoch)
+	from, end := p, clientv3.GetPrefixRangeEnd(p)
+	var rev, lastRev int64
+	var last *store.CldRecord // the newest record so far, held back
+	for {
+		resp, err := s.page(ctx, from, end, rev, limit)
+		if err != nil {
+			return err
+		}
+		rev = resp.Header.Revision
+		recs := make([]store.CldRecord, 0, len(resp.Kvs)+1)
+		for _, kv := range resp.Kvs {
+			r, err := decodeScopeRecord(p, kv.Key, kv.Value)
+			if err != nil {
+				return err
+			}
+			if kv.ModRevision > lastRev { // r is the newest yet: hold it, let the one held go
+				prev, newest := last, r
+				last, lastRev = &newest, kv.ModRevision
+				if prev == nil {
+					continue
+				}
+				r = *prev
+			}
+			recs = append(recs, r)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			if last != nil {
+				recs = append(recs, *last)
+			}
+			return each(recs)
+		}
+		if err := each(recs); err != nil {
+			return err
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// page reads up to limit keys in [from, end) at revision rev (0: now).
+func (s *ScopeRecords) page(ctx context.Context, from, end string, rev int64, limit int) (*clientv3.GetResponse, error) {
+	ctx, cancel := s.Client.request(ctx)
+	defer cancel()
+	opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(limit))}
+	if rev != 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	resp, err := s.Client.etcd.Get(ctx, from, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read %s: %w", from, s.Client.explain(err))
+	}
+	return resp, nil
+}
+
+func decodeScopeRecord(prefix string, key, value []byte) (store.CldRecord, error) {
+	id, err := hex.DecodeString(string(key[len(prefix):]))
+	var r scopeRecord
+	if err == nil {
+		err = json.Unmarshal(value, &r)
+	}
+	var hash []byte
+	if err == nil {
+		hash, err = hex.DecodeString(r.PrincHash)
+	}
+	if err != nil || len(id) > store.MaxIDLen || len(hash) > 32 {
+		return store.CldRecord{}, fmt.Errorf("cluster: bad client record %s: %v", key, err)
+	}
+	return store.CldRecord{ID: id, PrincHash: hash}, nil
+}
+
+// ScopeEpochs returns the scope's grace table (a linearizable read).
+func (s *ScopeRecords) ScopeEpochs(ctx context.Context) (store.Epochs, error) {
+	ctx, cancel := s.Client.request(ctx)
+	defer cancel()
+	e, _, err := s.epochs(ctx)
+	return store.Epochs{Current: e.Current, Recovery: e.Recovery}, err
+}
