@@ -139,6 +139,7 @@ func do(ctx context.Context, c *cluster.Client, r *rand.Rand, h *history, client
 func TestFaultsLinearizable(t *testing.T) {
 	ec := etcdtest.Start(t, 3)
 	h := &history{start: time.Now()}
+	r7 := rand.New(rand.NewPCG(7, 7))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < 6; w++ {
@@ -158,6 +159,40 @@ func TestFaultsLinearizable(t *testing.T) {
 			}
 		}()
 	}
+	var lone *cluster.Client
+	tries := injectFaults(t, ec, func(cut int) bool {
+		if lone == nil {
+			lone = dialWithin(t, []string{ec.Endpoints()[cut]}, "/t/faults/", time.Second)
+		}
+		return do(context.Background(), lone, r7, h, 6)
+	})
+	close(stop)
+	wg.Wait()
+
+	acked := 0
+	for _, op := range h.ops {
+		if !op.Output.(result).Unknown {
+			acked++
+		}
+	}
+	t.Logf("%d operations (%d acknowledged), %d tries on the cut-off member", len(h.ops), acked, tries)
+	if acked < 100 || tries == 0 {
+		t.Fatalf("too little happened to check: %d acknowledged, %d tries", acked, tries)
+	}
+	res := porcupine.CheckOperationsTimeout(model.ToModel(), h.ops, 2*time.Minute)
+	if res != porcupine.Ok {
+		t.Fatalf("history of %d operations is not linearizable (%v)", len(h.ops), res)
+	}
+}
+
+// injectFaults runs the fault sequence while the caller's load runs:
+// kill a member and restart it, kill the leader and restart it, then cut
+// one member off from the others for 4 s, calling lone (a command sent
+// only to that member) as often as it can meanwhile; lone must never be
+// acknowledged. It heals the cut, lets the load run for a second more,
+// and returns how many times lone was called.
+func injectFaults(t *testing.T, ec *etcdtest.Cluster, lone func(cut int) (acked bool)) int {
+	t.Helper()
 	// Each pause below lets the load run through the fault it follows.
 	time.Sleep(time.Second)
 	victim := (ec.WaitLeader(10*time.Second) + 1) % 3
@@ -178,39 +213,15 @@ func TestFaultsLinearizable(t *testing.T) {
 	cut := (ec.WaitLeader(10*time.Second) + 1) % 3
 	t.Logf("cut off member %d", cut)
 	ec.CutOff(cut)
-	lone, err := cluster.Dial(context.Background(), cluster.Config{
-		Endpoints: []string{ec.Endpoints()[cut]}, Prefix: "/t/faults/", RequestTimeout: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lone.Close()
-	r := rand.New(rand.NewPCG(7, 7))
 	tries := 0
 	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); tries++ {
-		if do(context.Background(), lone, r, h, 6) {
+		if lone(cut) {
 			t.Errorf("the member cut off from the quorum acknowledged a command")
 		}
 	}
 	ec.Heal(cut)
 	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
-
-	acked := 0
-	for _, op := range h.ops {
-		if !op.Output.(result).Unknown {
-			acked++
-		}
-	}
-	t.Logf("%d operations (%d acknowledged), %d tries on the cut-off member", len(h.ops), acked, tries)
-	if acked < 100 || tries == 0 {
-		t.Fatalf("too little happened to check: %d acknowledged, %d tries", acked, tries)
-	}
-	res := porcupine.CheckOperationsTimeout(model.ToModel(), h.ops, 2*time.Minute)
-	if res != porcupine.Ok {
-		t.Fatalf("history of %d operations is not linearizable (%v)", len(h.ops), res)
-	}
+	return tries
 }
 
 // TestModelCatchesLostUpdate shows the checker can fail: a history in

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -312,4 +314,38 @@ func (s *ScopeRecords) ScopeEpochs(ctx context.Context) (store.Epochs, error) {
 	defer cancel()
 	e, _, err := s.epochs(ctx)
 	return store.Epochs{Current: e.Current, Recovery: e.Recovery}, err
+}
+
+// Snapshot reads the scope at one revision: its grace table and the ids
+// in every epoch that has records. It reads the whole scope at once, so
+// it is for checks and small scopes, not for streaming.
+func (s *ScopeRecords) Snapshot(ctx context.Context) (store.Epochs, map[uint64][][]byte, error) {
+	ctx, cancel := s.Client.request(ctx)
+	defer cancel()
+	resp, err := s.Client.etcd.Get(ctx, s.prefix(), clientv3.WithPrefix())
+	if err != nil {
+		return store.Epochs{}, nil, fmt.Errorf("cluster: read %s: %w", s.prefix(), s.Client.explain(err))
+	}
+	e := scopeEpochs{Current: 1}
+	recs := map[uint64][][]byte{}
+	for _, kv := range resp.Kvs {
+		k := string(kv.Key)
+		if k == s.epochsKey() {
+			if err := json.Unmarshal(kv.Value, &e); err != nil {
+				return store.Epochs{}, nil, fmt.Errorf("cluster: %s: %w", k, err)
+			}
+			continue
+		}
+		num, _, ok := strings.Cut(strings.TrimPrefix(k, s.prefix()+"rec/"), "/")
+		n, err := strconv.ParseUint(num, 10, 64)
+		if !ok || err != nil || len(num) != 20 {
+			return store.Epochs{}, nil, fmt.Errorf("cluster: unexpected key %s", k)
+		}
+		r, err := decodeScopeRecord(s.epochPrefix(n), kv.Key, kv.Value)
+		if err != nil {
+			return store.Epochs{}, nil, err
+		}
+		recs[n] = append(recs[n], r.ID)
+	}
+	return store.Epochs{Current: e.Current, Recovery: e.Recovery}, recs, nil
 }
