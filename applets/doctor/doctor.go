@@ -12,6 +12,7 @@ import (
 
 	"nfsrecover/applets/internal/cliutil"
 
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/doctor"
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/store"
@@ -47,6 +48,11 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 			}
 			h := doctor.Host{StateDir: c.String("state-dir"), Rpcbind: c.String("rpcbind"), Pipefs: c.String("pipefs"),
 				NSMStateFile: c.String("nsm-state-file"), NfsdDir: c.String("nfsd-dir"), Names: names(c, conf)}
+			view, err := cliutil.ClusterView(c.Context, conf)
+			if err != nil {
+				return err
+			}
+			h.Cluster = view
 			h.DB, _ = store.Locate(store.Where{DB: c.String("db"), Dir: dirIfSet(c), ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
 			fs := doctor.Run(c.Context, h)
 			status = doctor.Worst(fs)
@@ -83,6 +89,9 @@ func names(c *cli.Context, conf *nfsconf.Config) []string {
 		if v, ok := conf.Get(k[0], k[1]); ok && v != "" {
 			out = append(out, v)
 		}
+	}
+	if cc, err := cluster.FromNFSConf(conf); err == nil {
+		out = append(out, cc.FloatingIPs...) // sm-notify -v sends each
 	}
 	return out
 }

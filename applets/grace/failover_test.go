@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +21,8 @@ import (
 	"nfsrecover/internal/testenv"
 	"nfsrecover/pkg/cld"
 	"nfsrecover/pkg/cluster"
+	"nfsrecover/pkg/grace"
+	"nfsrecover/pkg/store"
 )
 
 // lan is a LAN of network namespaces on a bridge in the test's own
@@ -362,5 +365,89 @@ func TestFailoverCldScope(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("B streamed %d clients, want %d", len(got), len(want))
+	}
+}
+
+// TestStatusAndDoctorShowCluster: status and doctor, reading nfs.conf's
+// etcd settings, show the members and their flags, the floating IP's
+// clients and the scope's epochs as etcd holds them, and doctor warns of
+// a member that needs grace without a lease.
+func TestStatusAndDoctorShowCluster(t *testing.T) {
+	ec := etcdtest.Start(t, 1)
+	const prefix = "/t/view/"
+	ctx := context.Background()
+	c := dial(t, ec.Endpoints(), prefix)
+	for _, step := range []struct {
+		op  grace.Op
+		ids []string
+	}{{grace.Add, []string{"a", "b"}}, {grace.Start, []string{"b"}}} {
+		if _, err := c.UpdateGrace(ctx, step.op, step.ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &cluster.NSMRecorder{Client: c, VIPs: func() ([]string, error) { return []string{"192.0.2.77"}, nil }}
+	for _, peer := range []string{"10.1.0.1", "10.1.0.2"} {
+		if err := rec.Monitor(ctx, store.Monitor{MonName: peer, DNSName: peer, MyName: "me", Prog: 100021, Vers: 3, Proc: 16}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scope := &cluster.ScopeRecords{Client: c, Scope: "s9"}
+	if _, err := scope.GraceStart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"x", "y", "z"} {
+		if err := scope.Create(ctx, store.CldRecord{ID: []byte(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nfs.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[nfsrecover]\netcd-endpoints = %s\netcd-prefix = %s\nfloating-ips = 192.0.2.77\nbackend = etcd\nv4-scope = s9\n",
+		strings.Join(ec.Endpoints(), ","), prefix)), 0o644)
+	db := filepath.Join(dir, "nfsrecover.db")
+	if s, err := store.Open(db, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		s.Close()
+	}
+	run := func(args ...string) ([]byte, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "NFSRECOVER_NFS_CONF="+conf)
+		out, err := cmd.Output()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out, code
+	}
+	out, code := run("status", "--json", "--db", db)
+	var r struct{ Cluster cluster.View }
+	if err := json.Unmarshal(out, &r); err != nil || code != 0 {
+		t.Fatalf("status --json: exit %d, %v\n%s", code, err, out)
+	}
+	v := r.Cluster
+	want := []cluster.MemberView{{Node: "a", Enforcing: true}, {Node: "b", Need: true, Enforcing: true}}
+	if v.Err != "" || v.Current != 2 || v.Recovery != 1 || !slices.Equal(v.Members, want) {
+		t.Errorf("status: cluster %+v; want epochs 2/1 and members %+v", v, want)
+	}
+	if len(v.VIPs) != 1 || v.VIPs[0] != (cluster.VIPView{IP: "192.0.2.77", Clients: 2}) {
+		t.Errorf("status: floating IPs %+v", v.VIPs)
+	}
+	if v.Scope == nil || *v.Scope != (cluster.ScopeView{Name: "s9", Current: 2, Recovery: 1, Clients: 3}) {
+		t.Errorf("status: scope %+v", v.Scope)
+	}
+	out, _ = run("doctor", "--json", "--db", db, "-P", dir)
+	var fs []struct{ Check, Level, Detail, Fix string }
+	if err := json.Unmarshal(out, &fs); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, out)
+	}
+	found := false
+	for _, f := range fs {
+		found = found || f.Check == "cluster grace" && f.Level == "warn" && strings.Contains(f.Fix, "grace remove b")
+	}
+	if !found {
+		t.Errorf("doctor did not warn that b needs grace without a lease:\n%s", out)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"nfsrecover/applets/internal/cliutil"
 
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/fileutil"
 	"nfsrecover/pkg/nfsconf"
 	"nfsrecover/pkg/store"
@@ -38,6 +39,8 @@ type Report struct {
 	CldRecoverable    int     `json:"cld_recovery_clients"`
 	StableFiles       int     `json:"stablerestart_files"`
 	BootTime          int64   `json:"boot_time"` // epoch seconds, from /proc/stat btime; 0 if unknown
+	// Cluster is the view from etcd when nfs.conf names etcd endpoints.
+	Cluster *cluster.View `json:"cluster,omitempty"`
 }
 
 // Main is the applet entry point.
@@ -64,6 +67,9 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 			path, _ := store.Locate(store.Where{DB: c.String("db")}, lookupEnv, conf)
 			r, err := Gather(path, time.Now(), bootTime())
 			if err != nil {
+				return err
+			}
+			if r.Cluster, err = cliutil.ClusterView(c.Context, conf); err != nil {
 				return err
 			}
 			if m := c.String("metrics"); m != "" {
@@ -136,6 +142,9 @@ func (r Report) print(w io.Writer) {
 		fmt.Fprintf(w, "nfsdcld epochs      cld never started on this database\n")
 	}
 	fmt.Fprintf(w, "stablerestart files %d\n", r.StableFiles)
+	if r.Cluster != nil {
+		printCluster(w, *r.Cluster)
+	}
 }
 
 // metric is one line of the textfile format.
@@ -170,6 +179,9 @@ func (r Report) metrics() []metric {
 	}
 	if r.BootTime > 0 {
 		m = append(m, metric{"nfsrecover_boot_time_seconds", "Host boot time, epoch seconds.", float64(r.BootTime)})
+	}
+	if r.Cluster != nil {
+		m = append(m, clusterMetrics(*r.Cluster)...)
 	}
 	return m
 }

@@ -45,3 +45,6 @@ func (*Client) AliveNodes(context.Context) (map[string]bool, error) { return nil
 
 // Health returns nothing.
 func (*Client) Health(context.Context) []Endpoint { return nil }
+
+// Gather returns a View that says this build has no etcd client.
+func (*Client) Gather(context.Context) View { return View{Err: ErrNotBuilt.Error()} }

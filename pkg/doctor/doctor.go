@@ -12,6 +12,7 @@ import (
 	"io"
 	"time"
 
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/daemon"
 )
 
@@ -54,6 +55,7 @@ type Host struct {
 	Names        []string               // names or addresses sm-notify sends (-v, VIPs)
 	Running      func(comm string) bool // whether a process of that name runs; default: the process table
 	Timeout      time.Duration          // per network check; default 2 s
+	Cluster      *cluster.View          // the cluster as etcd shows it; nil: not in one
 }
 
 func (h *Host) defaults() {
@@ -82,7 +84,7 @@ func Run(ctx context.Context, h Host) []Finding {
 	h.defaults()
 	var out []Finding
 	for _, check := range []func(context.Context, Host) []Finding{
-		checkRpcbind, checkStatd, checkOwner, checkMirror, checkKernelState, checkNames, checkClientTracking,
+		checkRpcbind, checkStatd, checkOwner, checkMirror, checkKernelState, checkNames, checkClientTracking, checkCluster,
 	} {
 		out = append(out, check(ctx, h)...)
 	}
