@@ -199,6 +199,20 @@ func dumpCommand(conf *nfsconf.Config, stdout io.Writer, fail func(int, error) e
 	}
 }
 
+// DefaultGraceTime is the agent's kernel grace time: long enough for the
+// whole cluster to finish reclaiming, since knfsd ends grace on its own
+// when it passes; the agent ends it as soon as the cluster lifts.
+const DefaultGraceTime = 10 * time.Minute
+
+// graceTime is the agent's default --grace-time: the admin's nfs.conf
+// [nfsd] grace-time (which rpc.nfsd writes too) if set.
+func graceTime(conf *nfsconf.Config) time.Duration {
+	if s := conf.Int("nfsd", "grace-time", 0); s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return DefaultGraceTime
+}
+
 func agentCommand(conf *nfsconf.Config, stderr io.Writer, fail func(int, error) error) *cli.Command {
 	return &cli.Command{
 		Name:  "agent",
@@ -213,9 +227,14 @@ liveness key on an etcd lease meanwhile. Runs in the foreground.`,
 			&cli.DurationFlag{Name: "need-for", Value: 90 * time.Second, Usage: "how long this head's clients may reclaim; 0: until grace lift NODE"},
 			&cli.StringSliceFlag{Name: "end-grace-file", Value: cli.NewStringSlice("/proc/fs/nfsd/v4_end_grace", "/proc/fs/lockd/nlm_end_grace"), Usage: "`FILE`s that end local grace when Y is written"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: 10 * time.Second, Usage: "liveness lease time to live"},
+			&cli.DurationFlag{Name: "grace-time", Value: graceTime(conf), Usage: "set the kernel's grace time (nfsv4gracetime, nlm_grace_period) to `D` first, the longest grace lasts without the agent; 0 leaves it (default: nfs.conf [nfsd] grace-time, else 10m)"},
+			&cli.StringSliceFlag{Name: "grace-time-file", Value: cli.NewStringSlice(cluster.DefaultGraceTimeFiles...), Usage: "`FILE`s that take the grace time"},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"d"}, Usage: "log debug messages"},
 		),
 		Action: func(c *cli.Context) error {
+			if d := c.Duration("grace-time"); d != 0 && (d < 10*time.Second || d > time.Hour) {
+				return fail(ExitRefused, fmt.Errorf("--grace-time %s: nfsd takes 10s to 1h", d))
+			}
 			cl, err := connect(c, conf)
 			if err != nil {
 				return fail(exitFor(err), err)
@@ -226,6 +245,7 @@ liveness key on an etcd lease meanwhile. Runs in the foreground.`,
 			a := &cluster.Agent{
 				Client: cl, Node: c.String("node"), NeedFor: c.Duration("need-for"),
 				EndGrace: c.StringSlice("end-grace-file"), LeaseTTL: c.Duration("lease-ttl"),
+				GraceTime: c.Duration("grace-time"), GraceTimeFiles: c.StringSlice("grace-time-file"),
 				Log: logging.New(logging.Options{Tag: "nfsrecover-grace", Debug: c.Bool("debug"), Writer: stderr}),
 			}
 			if err := a.Run(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"nfsrecover/pkg/grace"
@@ -26,8 +27,9 @@ import (
 //     clear its ENFORCING.
 //
 // While etcd cannot be reached it never ends the local grace period: the
-// kernel's own grace time (/proc/fs/nfsd/nfsv4gracetime; make it long) is
-// the limit.
+// kernel's own grace time is the limit. knfsd ends grace on its own when
+// that time passes, cluster or not, so Run first sets it to GraceTime
+// (nfsd reads it when it starts: run the agent before nfsd).
 type Agent struct {
 	Client *Client
 	Node   string
@@ -39,7 +41,12 @@ type Agent struct {
 	EndGrace []string
 	// LeaseTTL is the liveness lease's time to live; default 10s.
 	LeaseTTL time.Duration
-	Log      *slog.Logger
+	// GraceTime, when not 0, is written in seconds to each GraceTimeFile
+	// (nfsd's nfsv4gracetime, lockd's nlm_grace_period) before anything
+	// else: the longest the kernel stays in grace without the agent.
+	GraceTime      time.Duration
+	GraceTimeFiles []string
+	Log            *slog.Logger
 }
 
 // ErrNotMember: the node was never added to the cluster.
@@ -52,6 +59,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if ttl <= 0 {
 		ttl = 10 * time.Second
 	}
+	a.setGraceTime()
 	lost, err := a.Client.Alive(ctx, a.Node, ttl)
 	if err != nil {
 		return err
@@ -102,6 +110,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // renew takes a new liveness lease; when that fails it returns a timer to
 // try again instead.
 func (a *Agent) renew(ctx context.Context, ttl time.Duration) (<-chan struct{}, <-chan time.Time) {
+	a.setGraceTime()
 	lost, err := a.Client.Alive(ctx, a.Node, ttl)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -147,13 +156,44 @@ func endGrace(path string) error {
 	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == "Y" {
 		return nil
 	}
+	return writeKernel(path, "Y")
+}
+
+// writeKernel writes s to an existing kernel control file (never creating
+// one where the kernel has none).
+func writeKernel(path, s string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString("Y"); err != nil {
+	if _, err := f.WriteString(s); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
+}
+
+// DefaultGraceTimeFiles are where knfsd and lockd read their grace time.
+var DefaultGraceTimeFiles = []string{"/proc/fs/nfsd/nfsv4gracetime", "/proc/sys/fs/nfs/nlm_grace_period"}
+
+// setGraceTime writes GraceTime to the kernel; nfsd refuses it (EBUSY)
+// while it runs, and then it applies from nfsd's next start.
+func (a *Agent) setGraceTime() {
+	if a.GraceTime <= 0 {
+		return
+	}
+	secs := fmt.Sprint(int(a.GraceTime.Seconds()))
+	for _, f := range a.GraceTimeFiles {
+		err := writeKernel(f, secs+"\n")
+		switch {
+		case err == nil:
+			a.Log.Info("kernel grace time set", "file", f, "seconds", secs)
+		case errors.Is(err, os.ErrNotExist):
+			a.Log.Debug("no such grace time file", "file", f)
+		case errors.Is(err, syscall.EBUSY):
+			a.Log.Warn("nfsd is running: the grace time applies from its next start; start the agent before nfsd", "file", f, "seconds", secs)
+		default:
+			a.Log.Warn("cannot set the kernel grace time", "file", f, "err", err)
+		}
+	}
 }

@@ -151,3 +151,26 @@ func TestAgentNotMember(t *testing.T) {
 		t.Fatalf("agent for a node never added: %v", err)
 	}
 }
+
+// TestAgentSetsGraceTime: the agent writes its grace time, in seconds,
+// to the kernel's files before it joins (here before it finds the node
+// is no member), and skips a missing file.
+func TestAgentSetsGraceTime(t *testing.T) {
+	ec := etcdtest.Start(t, 1)
+	c := dial(t, ec.Endpoints(), "/t/gracetime/")
+	dir := t.TempDir()
+	v4, nlm := filepath.Join(dir, "nfsv4gracetime"), filepath.Join(dir, "nlm_grace_period")
+	os.WriteFile(v4, []byte("90\n"), 0o644)
+	os.WriteFile(nlm, []byte("90\n"), 0o644)
+	a := &cluster.Agent{Client: c, Node: "ghost", GraceTime: 10 * time.Minute,
+		GraceTimeFiles: []string{v4, nlm, filepath.Join(dir, "missing")}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a.Run(context.Background())
+	for _, f := range []string{v4, nlm} {
+		if b, _ := os.ReadFile(f); string(b) != "600\n" {
+			t.Errorf("%s: %q, want 600 seconds", f, b)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); err == nil {
+		t.Error("the agent created a grace time file that was not there")
+	}
+}
