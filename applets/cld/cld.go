@@ -68,7 +68,9 @@ nfsdcld's own database (DIR/main.sqlite, else [nfsdcld] storagedir, else
 /var/lib/nfs/nfsdcld/main.sqlite; read only) if there is one, and copies
 nfsdcltrack's records (kept by the cltrack applet in the same database)
 into the current epoch, as nfsdcld does.
-nfs.conf: [nfsdcld] debug, [general] pipefs-directory.
+nfs.conf: [nfsdcld] debug, [general] pipefs-directory; [nfsrecover] backend = etcd keeps
+the records on etcd instead, for server scope v4-scope (default: the host name), with
+etcd-endpoints and the other etcd-* settings.
 
 Exit status: 0 stopped by SIGTERM or SIGINT, or bad option (as nfsdcld);
 1 <pipefsdir>/nfsd missing or database unusable; 234 not root or unknown

@@ -68,7 +68,8 @@ nfsrecover additions:
   --pid-file PATH      once-per-boot guard (default /run/sm-notify.pid)
   --deadline DURATION  like -m, in Go syntax (e.g. 30s)
 nfs.conf [sm-notify]: debug, retry-time, outgoing-port, outgoing-addr, lift-grace,
-update-state, force; [statd] state-directory-path.
+update-state, force; [statd] state-directory-path; [nfsrecover] floating-ips and etcd-*:
+-v of a floating IP notifies that IP's clients as recorded on etcd.
 Exit status: 0 all notified, nobody to notify, or already run this boot; 1 bad usage,
 unusable -v or state, socket or privilege failure, or peers left at the deadline.
 Every peer is notified in parallel; one that answers leaves the notify list at once, so a

@@ -73,6 +73,8 @@ nfsrecover additions:
       --pid-file PATH      default /run/rpc.statd.pid
       --allow-ipv6-loopback  accept SM_MON from ::1 as well as 127.0.0.1
 Environment: RPC_STATD_NO_NOTIFY=n (n > 0) is -L.
+nfs.conf [nfsrecover] floating-ips and etcd-*: also record each monitor on etcd against
+every floating IP this host holds, for sm-notify -v on the host that takes it over.
 Management (as "nfsrecover statd"):
       nfsrecover statd import [--from /var/lib/nfs] [--replace]   sm/, sm.bak/, state -> database
       nfsrecover statd export --to DIR [--force]                  database -> sm/, sm.bak/, state

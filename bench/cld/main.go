@@ -26,7 +26,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nfsrecover/internal/etcdtest"
 	"nfsrecover/internal/pipefs"
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/cld"
 	"nfsrecover/pkg/legacy/cldsql"
 	"nfsrecover/pkg/store"
@@ -36,6 +38,7 @@ type impl struct {
 	name string
 	argv func(pipefs, storage string) []string
 	seed func(storage string, recs []store.CldRecord) error
+	conf func(storage string) string // nfs.conf for the daemon; nil: none
 }
 
 type result struct {
@@ -55,9 +58,14 @@ func main() {
 	samples := flag.Int("n", 200, "samples for the single-create median")
 	flag.Parse()
 	abs, _ := filepath.Abs(*ours)
+	owner := &etcdtest.Owner{}
+	defer owner.Close()
+	ec := etcdtest.Start(owner, 3)
+	oursArgv := func(p, s string) []string { return []string{abs, "cld", "-F", "-p", p, "-s", s} }
 	impls := []impl{
-		{"real", func(p, s string) []string { return []string{*real, "-F", "-p", p, "-s", s} }, seedReal},
-		{"ours", func(p, s string) []string { return []string{abs, "cld", "-F", "-p", p, "-s", s} }, seedOurs},
+		{"real", func(p, s string) []string { return []string{*real, "-F", "-p", p, "-s", s} }, seedReal, nil},
+		{"ours", oursArgv, seedOurs, nil},
+		{"ours+etcd", oursArgv, seedEtcd(ec.Endpoints()), etcdConf(ec.Endpoints())},
 	}
 	res := map[string]result{}
 	for _, im := range impls {
@@ -73,11 +81,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "cld-bench: nfsdcltrack: %v\n", err)
 		os.Exit(1)
 	}
-	a, b := res["real"], res["ours"]
-	fmt.Printf("%-44s %12s %12s %10s\n", "measurement", "nfsdcld", "ours", "ratio")
-	fmt.Printf("%-44s %12.0f %12.0f %9.1fx faster\n", fmt.Sprintf("creates/s, %d clients, %d threads", *clients, *threads), a.createRate, b.createRate, b.createRate/a.createRate)
-	fmt.Printf("%-44s %12s %12s %9.1fx faster\n", fmt.Sprintf("GraceStart stream of %d clients", *streamN), ms(a.stream), ms(b.stream), a.stream.Seconds()/b.stream.Seconds())
-	fmt.Printf("%-44s %12s %12s %9.1fx faster\n", "one create upcall (median)", ms(a.one), ms(b.one), a.one.Seconds()/b.one.Seconds())
+	a, b, e := res["real"], res["ours"], res["ours+etcd"]
+	fmt.Printf("%-44s %12s %12s %14s %12s %14s\n", "measurement", "nfsdcld", "ours", "ratio", "ours+etcd", "etcd ratio")
+	fmt.Printf("%-44s %12.0f %12.0f %9.1fx faster %12.0f %9.1fx faster\n", fmt.Sprintf("creates/s, %d clients, %d threads", *clients, *threads),
+		a.createRate, b.createRate, b.createRate/a.createRate, e.createRate, e.createRate/a.createRate)
+	fmt.Printf("%-44s %12s %12s %9.1fx faster %12s %9.1fx faster\n", fmt.Sprintf("GraceStart stream of %d clients", *streamN),
+		ms(a.stream), ms(b.stream), a.stream.Seconds()/b.stream.Seconds(), ms(e.stream), a.stream.Seconds()/e.stream.Seconds())
+	fmt.Printf("%-44s %12s %12s %9.1fx faster %12s %9.1fx faster\n", "one create upcall (median)",
+		ms(a.one), ms(b.one), a.one.Seconds()/b.one.Seconds(), ms(e.one), a.one.Seconds()/e.one.Seconds())
 	fmt.Printf("%-44s %12s %12s %9.1fx faster\n", "one create: nfsdcltrack exec vs our upcall", ms(exec1), ms(b.one), exec1.Seconds()/b.one.Seconds())
 	perCreate := time.Duration(float64(time.Second) / b.createRate)
 	fmt.Printf("%-44s %12s %12s %9.1fx less\n", "create cost under load: exec vs 1/(our rate)", ms(exec1), ms(perCreate), exec1.Seconds()/perCreate.Seconds())
@@ -109,7 +120,11 @@ func startDaemon(im impl, storage string) (*daemon, error) {
 	d := &daemon{fs: fs}
 	argv := im.argv(mnt, storage)
 	d.cmd = exec.Command(argv[0], argv[1:]...)
-	d.cmd.Env = append(os.Environ(), "NFSRECOVER_NFS_CONF=/dev/null")
+	conf := "/dev/null"
+	if im.conf != nil {
+		conf = im.conf(storage)
+	}
+	d.cmd.Env = append(os.Environ(), "NFSRECOVER_NFS_CONF="+conf)
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -313,4 +328,47 @@ func peakRSS(pid int) int {
 		}
 	}
 	return 0
+}
+
+// etcdConf writes the nfs.conf of "ours+etcd": backend = etcd, with a
+// server scope of its own for each storage directory (each run).
+func etcdConf(endpoints []string) func(string) string {
+	return func(storage string) string {
+		conf := filepath.Join(storage, "nfs.conf")
+		body := fmt.Sprintf("[nfsrecover]\nbackend = etcd\netcd-endpoints = %s\netcd-prefix = /bench/\nv4-scope = %s\n",
+			strings.Join(endpoints, ","), filepath.Base(storage))
+		os.WriteFile(conf, []byte(body), 0o644)
+		return conf
+	}
+}
+
+// seedEtcd puts recs in the current epoch of the storage directory's
+// scope on etcd, through the same code the daemon uses.
+func seedEtcd(endpoints []string) func(string, []store.CldRecord) error {
+	return func(storage string, recs []store.CldRecord) error {
+		ctx := context.Background()
+		c, err := cluster.Dial(ctx, cluster.Config{Endpoints: endpoints, Prefix: "/bench/", RequestTimeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		s := &cluster.ScopeRecords{Client: c, Scope: filepath.Base(storage)}
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for w := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < len(recs); i += 64 {
+					if err := s.Create(ctx, recs[i]); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		return <-errs
+	}
 }

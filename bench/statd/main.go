@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"nfsrecover/internal/etcdtest"
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/legacy/smdir"
 	"nfsrecover/pkg/nsm"
 	"nfsrecover/pkg/oncrpc"
@@ -32,6 +34,7 @@ var local = oncrpc.Rpcbind{Network: "udp", Address: "127.0.0.1:111"}
 type impl struct {
 	name, bin string
 	ours      bool
+	conf      string // nfs.conf for ours; "" = none
 }
 
 type result struct {
@@ -48,7 +51,7 @@ func main() {
 	flag.Parse()
 	abs, _ := filepath.Abs(*ours)
 	res := map[string]result{}
-	for _, im := range []impl{{"real", *real, false}, {"ours", abs, true}} {
+	for _, im := range []impl{{"real", *real, false, ""}, {"ours", abs, true, ""}} {
 		r, err := measure(im, *names, *big)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "statd-bench: %s: %v\n", im.name, err)
@@ -56,16 +59,67 @@ func main() {
 		}
 		res[im.name] = r
 	}
-	a, b := res["real"], res["ours"]
-	fmt.Printf("%-38s %12s %12s %10s\n", "measurement", "real", "ours", "ours/real")
-	row := func(label, unit string, x, y float64) {
-		fmt.Printf("%-38s %10.2f%s %10.2f%s %10.2f\n", label, x, unit, y, unit, y/x)
+	e, err := measureEtcd(abs, *names)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "statd-bench: ours on etcd: %v\n", err)
+		os.Exit(1)
 	}
-	row(fmt.Sprintf("SM_MON/s, 1 client (%d names)", *names), "  ", a.rate1, b.rate1)
-	row(fmt.Sprintf("SM_MON/s, 8 clients (%d names)", *names), "  ", a.rate8, b.rate8)
-	row(fmt.Sprintf("SM_MON/s, 1 client, %d monitored", *big), "  ", a.rateBig, b.rateBig)
-	row(fmt.Sprintf("start-to-ready ms, %d monitored", *big), "  ", float64(a.ready.Milliseconds()), float64(b.ready.Milliseconds()))
-	row(fmt.Sprintf("RSS KiB, %d monitored", *big), "  ", float64(a.rssKB), float64(b.rssKB))
+	a, b := res["real"], res["ours"]
+	fmt.Printf("%-38s %12s %12s %10s %12s %10s\n", "measurement", "real", "ours", "ours/real", "ours+etcd", "etcd/real")
+	row := func(label string, x, y float64, z ...float64) {
+		fmt.Printf("%-38s %12.2f %12.2f %10.2f", label, x, y, y/x)
+		if len(z) > 0 {
+			fmt.Printf(" %12.2f %10.2f", z[0], z[0]/x)
+		}
+		fmt.Println()
+	}
+	row(fmt.Sprintf("SM_MON/s, 1 client (%d names)", *names), a.rate1, b.rate1, e.rate1)
+	row(fmt.Sprintf("SM_MON/s, 8 clients (%d names)", *names), a.rate8, b.rate8, e.rate8)
+	row(fmt.Sprintf("SM_MON/s, 1 client, %d monitored", *big), a.rateBig, b.rateBig)
+	row(fmt.Sprintf("start-to-ready ms, %d monitored", *big), float64(a.ready.Milliseconds()), float64(b.ready.Milliseconds()))
+	row(fmt.Sprintf("RSS KiB, %d monitored", *big), float64(a.rssKB), float64(b.rssKB))
+	fmt.Println("ours+etcd: each SM_MON also recorded against a floating IP on a local 3-member etcd (quorum-committed before the reply)")
+}
+
+// measureEtcd runs ours with a floating IP it holds (127.0.0.1) on a
+// 3-member etcd embedded in this process, and measures the SM_MON rates.
+func measureEtcd(bin string, names int) (result, error) {
+	var r result
+	owner := &etcdtest.Owner{}
+	defer owner.Close()
+	ec := etcdtest.Start(owner, 3)
+	dir, err := os.MkdirTemp("", "statd-bench-etcd-")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(dir)
+	conf := filepath.Join(dir, "nfs.conf")
+	body := fmt.Sprintf("[nfsrecover]\netcd-endpoints = %s\netcd-prefix = /bench/\nfloating-ips = 127.0.0.1\n", strings.Join(ec.Endpoints(), ","))
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		return r, err
+	}
+	stop, _, err := start(impl{"ours+etcd", bin, true, conf}, dir)
+	if err != nil {
+		return r, err
+	}
+	defer stop()
+	if r.rate1, err = monRate(1, names, 203); err == nil {
+		r.rate8, err = monRate(8, names, 204)
+	}
+	if err != nil {
+		return r, err
+	}
+	// Every SM_MON answered must be on etcd, or this measured nothing.
+	c, err := cluster.Dial(context.Background(), cluster.Config{Endpoints: ec.Endpoints(), Prefix: "/bench/"})
+	if err != nil {
+		return r, err
+	}
+	defer c.Close()
+	recs, err := c.VIPMonitors(context.Background(), "127.0.0.1")
+	if err == nil && len(recs) < 2*names {
+		err = fmt.Errorf("%d records on etcd after %d SM_MONs: statd did not record them per floating IP", len(recs), 2*names)
+	}
+	return r, err
 }
 
 func measure(im impl, names, big int) (result, error) {
@@ -114,7 +168,11 @@ func start(im impl, dir string) (func(), int, error) {
 		os.Symlink(im.bin, link)
 		cmd = exec.Command(link, append(args, "--db", filepath.Join(dir, "nfsrecover.db"),
 			"--nsm-state-file", filepath.Join(dir, "kstate"), "--pid-file", filepath.Join(dir, "pid"))...)
-		cmd.Env = []string{"NFSRECOVER_NFS_CONF=/nonexistent"}
+		conf := im.conf
+		if conf == "" {
+			conf = "/nonexistent"
+		}
+		cmd.Env = []string{"NFSRECOVER_NFS_CONF=" + conf}
 	} else {
 		cmd = exec.Command(im.bin, args...)
 	}

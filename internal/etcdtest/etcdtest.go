@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -34,7 +33,7 @@ type Member struct {
 // Cluster is an embedded etcd cluster. Its methods are safe for use by
 // one test goroutine at a time.
 type Cluster struct {
-	t       testing.TB
+	t       T
 	mu      sync.Mutex
 	Members []*Member
 	initial string
@@ -44,14 +43,14 @@ type Cluster struct {
 
 // Start starts an n-member cluster and waits until it has a leader. It
 // is stopped when the test ends.
-func Start(t testing.TB, n int) *Cluster {
+func Start(t T, n int) *Cluster {
 	t.Helper()
 	return StartOn(t, n, "127.0.0.1")
 }
 
 // StartOn is Start with the members' client URLs on address host (say a
 // bridge that network namespaces reach); peers still talk over loopback.
-func StartOn(t testing.TB, n int, host string) *Cluster {
+func StartOn(t T, n int, host string) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, net: newPartition(), picked: map[string]bool{}}
 	var initial []string

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"nfsrecover/pkg/store"
@@ -39,6 +40,11 @@ type ScopeRecords struct {
 
 	once  sync.Once
 	batch batcher[scopeChange]
+
+	mu      sync.Mutex // guards the grace table as last seen:
+	seen    scopeEpochs
+	seenRev int64
+	seenOK  bool
 }
 
 type scopeChange struct {
@@ -70,58 +76,103 @@ func (s *ScopeRecords) epochs(ctx context.Context) (scopeEpochs, int64, error) {
 	if err != nil {
 		return scopeEpochs{}, 0, fmt.Errorf("cluster: read %s: %w", s.epochsKey(), s.Client.explain(err))
 	}
-	if len(resp.Kvs) == 0 {
+	return s.parseEpochs(resp.Kvs)
+}
+
+func (s *ScopeRecords) parseEpochs(kvs []*mvccpb.KeyValue) (scopeEpochs, int64, error) {
+	if len(kvs) == 0 {
 		return scopeEpochs{Current: 1}, 0, nil
 	}
 	var e scopeEpochs
-	if err := json.Unmarshal(resp.Kvs[0].Value, &e); err != nil || e.Current == 0 || e.Recovery >= e.Current {
-		return e, 0, fmt.Errorf("cluster: %s: bad grace table %q", s.epochsKey(), resp.Kvs[0].Value)
+	if err := json.Unmarshal(kvs[0].Value, &e); err != nil || e.Current == 0 || e.Recovery >= e.Current {
+		return e, 0, fmt.Errorf("cluster: %s: bad grace table %q", s.epochsKey(), kvs[0].Value)
 	}
-	return e, resp.Kvs[0].ModRevision, nil
+	return e, kvs[0].ModRevision, nil
 }
 
-// guarded runs ops (built for the epochs read) in one transaction that
-// commits only if the grace table is unchanged; on a conflict it reads
-// again and rebuilds them.
-func (s *ScopeRecords) guarded(ctx context.Context, build func(scopeEpochs) ([]clientv3.Op, error)) (scopeEpochs, error) {
+// known returns the grace table as last seen, reading it when it was never
+// seen (or fresh is set). A stale one costs a retry, never a wrong write:
+// every change is guarded by its revision.
+func (s *ScopeRecords) known(ctx context.Context, fresh bool) (scopeEpochs, int64, error) {
+	s.mu.Lock()
+	e, rev, ok := s.seen, s.seenRev, s.seenOK
+	s.mu.Unlock()
+	if ok && !fresh {
+		return e, rev, nil
+	}
+	e, rev, err := s.epochs(ctx)
+	if err == nil {
+		s.remember(e, rev, true)
+	}
+	return e, rev, err
+}
+
+func (s *ScopeRecords) remember(e scopeEpochs, rev int64, ok bool) {
+	s.mu.Lock()
+	s.seen, s.seenRev, s.seenOK = e, rev, ok
+	s.mu.Unlock()
+}
+
+// guarded runs ops (built for the grace table as known) in transactions
+// that commit only if the grace table is unchanged; on a conflict it
+// takes the table the failed transaction read and rebuilds them. fresh
+// reads the table first: for a build whose answer, not only its writes,
+// depends on it (Check may write nothing).
+func (s *ScopeRecords) guarded(ctx context.Context, fresh bool, build func(scopeEpochs) ([]clientv3.Op, error)) (scopeEpochs, error) {
 	ctx, cancel := s.Client.request(ctx)
 	defer cancel()
-	for {
-		e, rev, err := s.epochs(ctx)
-		if err != nil {
-			return e, err
+	e, rev, err := s.known(ctx, fresh)
+	for err == nil {
+		var ops []clientv3.Op
+		if ops, err = build(e); err != nil || len(ops) == 0 {
+			break
 		}
-		ops, err := build(e)
-		if err != nil || len(ops) == 0 {
-			return e, err
-		}
-		ok, err := s.commitGuarded(ctx, rev, ops)
-		if err != nil {
-			return e, err
+		var ok bool
+		var now []*mvccpb.KeyValue
+		if ok, now, err = s.commitGuarded(ctx, rev, ops); err != nil {
+			s.remember(scopeEpochs{}, 0, false) // unknown outcome: read it next time
+			break
 		}
 		if ok {
-			return e, nil
+			if changesEpochs(ops, s.epochsKey()) {
+				s.remember(scopeEpochs{}, 0, false)
+			}
+			break
+		}
+		if e, rev, err = s.parseEpochs(now); err == nil {
+			s.remember(e, rev, true)
 		}
 	}
+	return e, err
+}
+
+func changesEpochs(ops []clientv3.Op, key string) bool {
+	for _, op := range ops {
+		if op.IsPut() && string(op.KeyBytes()) == key {
+			return true
+		}
+	}
+	return false
 }
 
 // commitGuarded writes ops in transactions of at most maxTxnOps, each
-// guarded by the grace table's revision; false means it changed (then
-// only blind, idempotent record writes may have gone out).
-func (s *ScopeRecords) commitGuarded(ctx context.Context, rev int64, ops []clientv3.Op) (bool, error) {
+// guarded by the grace table's revision. On a conflict it returns false
+// and the table as the failed transaction read it (then only blind,
+// idempotent record writes may have gone out).
+func (s *ScopeRecords) commitGuarded(ctx context.Context, rev int64, ops []clientv3.Op) (bool, []*mvccpb.KeyValue, error) {
 	guard := clientv3.Compare(clientv3.ModRevision(s.epochsKey()), "=", rev)
 	for len(ops) > 0 {
 		n := min(len(ops), maxTxnOps-1)
-		txn, err := s.Client.etcd.Txn(ctx).If(guard).Then(ops[:n]...).Commit()
+		txn, err := s.Client.etcd.Txn(ctx).If(guard).Then(ops[:n]...).Else(clientv3.OpGet(s.epochsKey())).Commit()
 		if err != nil {
-			return false, fmt.Errorf("cluster: write %s: %w: %w", s.prefix(), ErrUnknownOutcome, s.Client.explain(err))
+			return false, nil, fmt.Errorf("cluster: write %s: %w: %w", s.prefix(), ErrUnknownOutcome, s.Client.explain(err))
 		}
 		if !txn.Succeeded {
-			return false, nil
+			return false, txn.Responses[0].GetResponseRange().Kvs, nil
 		}
 		ops = ops[n:]
 	}
-	return true, nil
+	return true, nil, nil
 }
 
 // putEpochs is the op writing e.
@@ -146,14 +197,14 @@ func (s *ScopeRecords) Remove(ctx context.Context, id []byte) error {
 }
 
 func (s *ScopeRecords) change(ctx context.Context, c scopeChange) error {
-	s.once.Do(func() { s.batch.commit = s.commitChanges })
+	s.once.Do(func() { s.batch.commit, s.batch.inFlight = s.commitChanges, commitsInFlight })
 	return s.batch.do(ctx, c)
 }
 
 // commitChanges writes a batch of creates and removes into the current
 // epoch, in order (a later change to one id wins).
 func (s *ScopeRecords) commitChanges(cs []scopeChange) error {
-	_, err := s.guarded(context.Background(), func(e scopeEpochs) ([]clientv3.Op, error) {
+	_, err := s.guarded(context.Background(), false, func(e scopeEpochs) ([]clientv3.Op, error) {
 		last := make(map[string]scopeChange, len(cs))
 		var order []string
 		for _, c := range cs {
@@ -188,7 +239,7 @@ func (s *ScopeRecords) startOps(e *scopeEpochs) []clientv3.Op {
 // GraceStart implements cld.Records.
 func (s *ScopeRecords) GraceStart(ctx context.Context) (store.Epochs, error) {
 	var out scopeEpochs
-	_, err := s.guarded(ctx, func(e scopeEpochs) ([]clientv3.Op, error) {
+	_, err := s.guarded(ctx, false, func(e scopeEpochs) ([]clientv3.Op, error) {
 		ops := s.startOps(&e)
 		out = e
 		return ops, nil
@@ -199,7 +250,7 @@ func (s *ScopeRecords) GraceStart(ctx context.Context) (store.Epochs, error) {
 // GraceDone implements cld.Records: the recovery epoch's records go
 // (with no grace period running, one is started first, as nfsdcld does).
 func (s *ScopeRecords) GraceDone(ctx context.Context) error {
-	_, err := s.guarded(ctx, func(e scopeEpochs) ([]clientv3.Op, error) {
+	_, err := s.guarded(ctx, false, func(e scopeEpochs) ([]clientv3.Op, error) {
 		var ops []clientv3.Op
 		if e.Recovery == 0 {
 			ops = s.startOps(&e)[1:]
@@ -216,7 +267,7 @@ func (s *ScopeRecords) GraceDone(ctx context.Context) error {
 // copied into the current epoch without its principal hash.
 func (s *ScopeRecords) Check(ctx context.Context, id []byte) (bool, error) {
 	found := false
-	_, err := s.guarded(ctx, func(e scopeEpochs) ([]clientv3.Op, error) {
+	_, err := s.guarded(ctx, true, func(e scopeEpochs) ([]clientv3.Op, error) {
 		var ops []clientv3.Op
 		if e.Recovery == 0 {
 			ops = s.startOps(&e) // the recovery epoch is the old current one
