@@ -28,8 +28,8 @@ import (
 
 	"nfsrecover/internal/etcdtest"
 	"nfsrecover/internal/pipefs"
-	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/cld"
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/legacy/cldsql"
 	"nfsrecover/pkg/store"
 )
