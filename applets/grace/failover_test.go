@@ -1,4 +1,4 @@
-//go:build !noetcd
+//go:build linux && !noetcd
 
 package grace
 
