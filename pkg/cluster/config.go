@@ -1,6 +1,7 @@
 // Package cluster keeps nfsrecover's cluster-wide state on etcd: the
-// grace period database of package grace and the liveness of each node.
-// It is the only package that imports the etcd client.
+// grace period database of package grace, the liveness of each node, the
+// NSM monitors recorded per floating IP and the NFSv4 client records of
+// each server scope. It is the only package that imports the etcd client.
 //
 // # Basics
 //
@@ -22,6 +23,7 @@
 //	PREFIX alive/NODE       present while NODE's agent holds its lease
 //	PREFIX nsm/VIP/mon/ID   a monitor recorded against floating IP VIP (JSON)
 //	PREFIX nsm/VIP/state    the NSM state last sent for VIP (decimal)
+//	PREFIX v4/SCOPE/...     a server scope's cld records (see ScopeRecords)
 //
 // The per-VIP monitor records are written blind (put or delete of one
 // key, no read first), which needs no guard; the state advances with
