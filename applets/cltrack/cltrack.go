@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"nfsrecover/pkg/cltrack"
+	"nfsrecover/pkg/cluster"
 	"nfsrecover/pkg/daemon"
 	"nfsrecover/pkg/getopt"
 	"nfsrecover/pkg/logging"
@@ -86,6 +87,7 @@ type config struct {
 	help                      bool
 	operands                  []string
 	log                       *slog.Logger
+	cluster                   cluster.Config // backend = etcd: the records of cluster.V4Scope on etcd
 }
 
 // Main is the applet entry point used by the applet table: unlike run in
@@ -155,6 +157,10 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 	}
 	cfg.operands = operands
 	cfg.dbPath, cfg.dbSource = store.Locate(store.Where{DB: flagDB, Dir: flagStorage}, lookupEnv, conf)
+	if cfg.cluster, err = cluster.FromNFSConf(conf); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", filepath.Base(args[0]), err)
+		return cfg, err
+	}
 	opts := logging.Options{Tag: filepath.Base(args[0]), Debug: cfg.debug}
 	if cfg.foreground {
 		opts.Writer = stderr
@@ -171,6 +177,9 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 // every capability, as nfsdcltrack does. Opening first lets the database
 // file belong to the statd user (see pkg/store's locking rule).
 func opener(cfg config, dropCaps bool) func() (cltrack.DB, error) {
+	if cfg.cluster.Backend == cluster.BackendEtcd {
+		return etcdOpener(cfg, dropCaps)
+	}
 	return func() (cltrack.DB, error) {
 		db, err := store.Open(cfg.dbPath, nil)
 		if err != nil {

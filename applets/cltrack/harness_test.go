@@ -76,6 +76,15 @@ type side struct {
 	extra []string // options before the command (ours: --compat)
 	dir   string   // -s storage directory
 	root  string   // scratch tree for legacy directories
+	conf  string   // nfs.conf for ours ("" = none: the kernel's empty environment)
+	// etcd, when set, is where ours keeps its records (backend = etcd).
+	etcd etcdStore
+}
+
+// etcdStore reads and edits ours's records on etcd for the harness.
+type etcdStore interface {
+	rows(t *testing.T) []row
+	setTime(t *testing.T, hexID string, tm int64)
 }
 
 func newReal(t *testing.T) *side {
@@ -109,6 +118,9 @@ func (s *side) run(t *testing.T, env []string, args ...string) int {
 	argv := append(append(append([]string{}, s.extra...), "-s", s.dir), args...)
 	cmd := exec.Command(s.exe, argv...)
 	cmd.Env, cmd.Dir = s.expand(env), "/"
+	if s.conf != "" {
+		cmd.Env = append(cmd.Env, "NFSRECOVER_NFS_CONF="+s.conf)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -134,6 +146,9 @@ func (s *side) rows(t *testing.T) []row {
 	t.Helper()
 	if s.name == "real" {
 		return realRows(t, filepath.Join(s.dir, "main.sqlite"))
+	}
+	if s.etcd != nil {
+		return s.etcd.rows(t)
 	}
 	return ourRows(t, filepath.Join(s.dir, "nfsrecover.db"))
 }
@@ -225,6 +240,10 @@ func (s *side) setTime(t *testing.T, hexID string, tm int64) {
 		if _, err := db.Exec(`UPDATE clients SET time = ? WHERE hex(id) = ?`, tm, strings.ToUpper(hexID)); err != nil {
 			t.Fatal(err)
 		}
+		return
+	}
+	if s.etcd != nil {
+		s.etcd.setTime(t, hexID, tm)
 		return
 	}
 	db, err := store.Open(filepath.Join(s.dir, "nfsrecover.db"), nil)

@@ -25,11 +25,28 @@ const topdir = "NFSDCLTRACK_LEGACY_TOPDIR=$ROOT/v4recovery"
 // Scenarios from spec §14.1, run identically on both (ours in --compat
 // where nfsdcltrack's bugs are observable).
 func TestDifferentialScenarios(t *testing.T) {
-	scenarios := []struct {
-		name   string
-		compat bool
-		steps  func(p *pair)
-	}{
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			var p *pair
+			if s.compat {
+				p = newPair(t, "--compat")
+			} else {
+				p = newPair(t)
+			}
+			s.steps(p)
+		})
+	}
+}
+
+// scenario is a named sequence of upcalls run on both sides.
+type scenario struct {
+	name   string
+	compat bool
+	steps  func(p *pair)
+}
+
+func scenarios(t *testing.T) []scenario {
+	return []scenario{
 		{"T-C1 init fresh", false, func(p *pair) { p.do(nil, "init") }},
 		{"T-C2 v4.0 create/check refreshes", false, func(p *pair) {
 			p.do([]string{v40}, "create", "41424344")
@@ -111,31 +128,26 @@ func TestDifferentialScenarios(t *testing.T) {
 			p.do(nil, "remove", "aa")
 		}},
 	}
-	for _, s := range scenarios {
-		t.Run(s.name, func(t *testing.T) {
-			var p *pair
-			if s.compat {
-				p = newPair(t, "--compat")
-			} else {
-				p = newPair(t)
-			}
-			s.steps(p)
-		})
-	}
 }
 
 // TestDifferentialRandom runs seeded random command sequences on both.
 func TestDifferentialRandom(t *testing.T) {
-	seeds, steps := 12, 30
+	seeds := 12
 	if testing.Short() {
 		seeds = 3
 	}
+	randomRuns(t, seeds, func(t *testing.T) *pair { return newPair(t, "--compat") })
+}
+
+// randomRuns runs seeded random command sequences on the pairs mk makes.
+func randomRuns(t *testing.T, seeds int, mk func(t *testing.T) *pair) {
+	steps := 30
 	ids := []string{"", "00", "41424344", "4c696e7578204e465376342e31", "FF", "0a0B"}
 	envs := []string{v40, v41, "NFSDCLTRACK_CLIENT_HAS_SESSION=yes", ""}
 	for seed := 1; seed <= seeds; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewSource(int64(seed)))
-			p := newPair(t, "--compat")
+			p := mk(t)
 			p.both(func(r string) { os.MkdirAll(r+"/v4recovery", 0o700) })
 			now := time.Now().Unix()
 			for i := 0; i < steps; i++ {

@@ -120,6 +120,7 @@ const (
 //	etcd-cacert, etcd-cert, etcd-key = PEM files
 //	etcd-username, etcd-password-file
 //	floating-ips   = 192.0.2.10 192.0.2.11   (FloatingIPs; numeric only)
+//	etcd-timeout   = 10s                     (RequestTimeout)
 //	backend        = bbolt | etcd
 //	v4-scope       = NAME                    (V4Scope)
 //
@@ -135,6 +136,13 @@ func FromNFSConf(conf *nfsconf.Config) (Config, error) {
 		Username:  conf.String("nfsrecover", "etcd-username", ""),
 		Backend:   conf.String("nfsrecover", "backend", BackendBolt),
 		V4Scope:   conf.String("nfsrecover", "v4-scope", ""),
+	}
+	if t := conf.String("nfsrecover", "etcd-timeout", ""); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("cluster: %w: etcd-timeout %q: want a duration such as 10s", ErrBadConfig, t)
+		}
+		c.RequestTimeout = d
 	}
 	if c.Backend != BackendBolt && c.Backend != BackendEtcd {
 		return c, fmt.Errorf("cluster: %w: backend %q: want %s or %s", ErrBadConfig, c.Backend, BackendBolt, BackendEtcd)
