@@ -61,7 +61,8 @@ Options:
 
 Database: --db, then -s DIR, then $NFSRECOVER_DB, then nfs.conf
 [nfsrecover] db, then /var/lib/nfs/nfsrecover.db.
-nfs.conf: [nfsdcltrack] debug, [nfsrecover] db, [nfsrecover] cltrack-compat.
+nfs.conf: [nfsdcltrack] debug, [nfsrecover] db, [nfsrecover] cltrack-compat;
+[nfsrecover] backend = etcd keeps the records on etcd for server scope v4-scope.
 
 Exit status: 0 success; 255 check: client may not reclaim; 243 init: no
 database; 234 bad hex id, missing command or argument, bad or negative
