@@ -79,6 +79,7 @@ database schema; 236 storage directory is not a directory.
 Management (as "nfsrecover cld"):
   nfsrecover cld import --from DIR|FILE   nfsdcld or nfsdcltrack main.sqlite, v4recovery
   nfsrecover cld export --to DIR          nfsdcld main.sqlite (schema 4)
+  nfsrecover cld push|pull [--force]      database -> etcd scope, etcd scope -> database
 `
 
 type config struct {
@@ -94,7 +95,7 @@ type config struct {
 // Main is the applet entry point.
 func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	prog := filepath.Base(args[0])
-	if hoisted, ok := getopt.HoistVerb(args, "import", "export"); ok && prog != LinkName {
+	if hoisted, ok := getopt.HoistVerb(args, "import", "export", "push", "pull"); ok && prog != LinkName {
 		return manage(hoisted, stdout, stderr, lookupEnv)
 	}
 	cfg, done := configure(args, stdout, stderr, lookupEnv)

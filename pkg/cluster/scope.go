@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -368,9 +369,22 @@ func (s *ScopeRecords) ScopeEpochs(ctx context.Context) (store.Epochs, error) {
 }
 
 // Snapshot reads the scope at one revision: its grace table and the ids
-// in every epoch that has records. It reads the whole scope at once, so
-// it is for checks and small scopes, not for streaming.
+// in every epoch that has records (State without the hashes).
 func (s *ScopeRecords) Snapshot(ctx context.Context) (store.Epochs, map[uint64][][]byte, error) {
+	e, recs, err := s.State(ctx)
+	ids := map[uint64][][]byte{}
+	for n, rs := range recs {
+		for _, r := range rs {
+			ids[n] = append(ids[n], r.ID)
+		}
+	}
+	return e, ids, err
+}
+
+// State reads the whole scope at one revision: its grace table and the
+// records of every epoch that has any. It reads the whole scope at once,
+// so it is for checks, moves and small scopes, not for streaming.
+func (s *ScopeRecords) State(ctx context.Context) (store.Epochs, map[uint64][]store.CldRecord, error) {
 	ctx, cancel := s.Client.request(ctx)
 	defer cancel()
 	resp, err := s.Client.etcd.Get(ctx, s.prefix(), clientv3.WithPrefix())
@@ -378,14 +392,17 @@ func (s *ScopeRecords) Snapshot(ctx context.Context) (store.Epochs, map[uint64][
 		return store.Epochs{}, nil, fmt.Errorf("cluster: read %s: %w", s.prefix(), s.Client.explain(err))
 	}
 	e := scopeEpochs{Current: 1}
-	recs := map[uint64][][]byte{}
+	recs := map[uint64][]store.CldRecord{}
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key)
-		if k == s.epochsKey() {
-			if err := json.Unmarshal(kv.Value, &e); err != nil {
-				return store.Epochs{}, nil, fmt.Errorf("cluster: %s: %w", k, err)
+		switch {
+		case k == s.epochsKey():
+			if e, _, err = s.parseEpochs([]*mvccpb.KeyValue{kv}); err != nil {
+				return store.Epochs{}, nil, err
 			}
 			continue
+		case strings.HasPrefix(k, s.prefix()+"cltrack/"):
+			continue // nfsdcltrack's records (CltrackRecords)
 		}
 		num, _, ok := strings.Cut(strings.TrimPrefix(k, s.prefix()+"rec/"), "/")
 		n, err := strconv.ParseUint(num, 10, 64)
@@ -396,7 +413,56 @@ func (s *ScopeRecords) Snapshot(ctx context.Context) (store.Epochs, map[uint64][
 		if err != nil {
 			return store.Epochs{}, nil, err
 		}
-		recs[n] = append(recs[n], r.ID)
+		recs[n] = append(recs[n], r)
 	}
 	return store.Epochs{Current: e.Current, Recovery: e.Recovery}, recs, nil
+}
+
+// ErrScopeInUse: PutState found the scope already holding state.
+var ErrScopeInUse = errors.New("the server scope already has state on etcd")
+
+// PutState writes a whole cld state into the scope (moving a node's local
+// records to etcd): the records first, the grace table last, so a scope
+// without a grace table is one whose move did not finish. It refuses a
+// scope that has a grace table or records unless replace is set, which
+// first deletes the scope's cld state. Stop the scope's nfsdcld first.
+func (s *ScopeRecords) PutState(ctx context.Context, e store.Epochs, recs map[uint64][]store.CldRecord, replace bool) error {
+	old, got, err := s.State(ctx)
+	if err != nil {
+		return err
+	}
+	if len(got) > 0 || old.Current != 1 || old.Recovery != 0 {
+		if !replace {
+			return fmt.Errorf("cluster: scope %s: %w (current epoch %d, %d epochs with records)", s.Scope, ErrScopeInUse, old.Current, len(got))
+		}
+	}
+	clear := []clientv3.Op{clientv3.OpDelete(s.epochsKey()), clientv3.OpDelete(s.prefix()+"rec/", clientv3.WithPrefix())}
+	if err := s.Client.commitOps(ctx, clear); err != nil {
+		return err
+	}
+	var ops []clientv3.Op
+	for n, rs := range recs {
+		for _, r := range rs {
+			ops = append(ops, s.putRecord(n, r.ID, r.PrincHash))
+		}
+	}
+	for len(ops) > 0 { // each call has its own time limit
+		n := min(len(ops), 10*maxTxnOps)
+		if err := s.Client.commitOps(ctx, ops[:n]); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	ctx, cancel := s.Client.request(ctx)
+	defer cancel()
+	txn, err := s.Client.etcd.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.epochsKey()), "=", 0)).
+		Then(s.putEpochs(scopeEpochs{Current: e.Current, Recovery: e.Recovery})).Commit()
+	if err != nil {
+		return fmt.Errorf("cluster: write %s: %w: %w", s.epochsKey(), ErrUnknownOutcome, s.Client.explain(err))
+	}
+	if !txn.Succeeded {
+		return fmt.Errorf("cluster: scope %s: %w: a daemon wrote its grace table during the move", s.Scope, ErrScopeInUse)
+	}
+	s.remember(scopeEpochs{}, 0, false)
+	return nil
 }
