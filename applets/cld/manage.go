@@ -64,23 +64,14 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 					return exportCmd(stdout, dbPath(c), c.String("to"), c.Bool("force"))
 				},
 			},
-			moveCommand("push", "copy the database's grace epochs and clients to this node's server scope on etcd (nfs.conf [nfsrecover] v4-scope and etcd-*), before switching to backend = etcd; stop nfsdcld first",
-				dbFlag, func(c *cli.Context) error { return push(c.Context, stdout, conf, dbPath(c), c.Bool("force")) }),
-			moveCommand("pull", "copy the server scope's grace epochs and clients from etcd into the database, before switching back to backend = bbolt; stop nfsdcld first",
-				dbFlag, func(c *cli.Context) error { return pull(c.Context, stdout, conf, dbPath(c), c.Bool("force")) }),
 		},
 	}
+	app.Commands = append(app.Commands, moveCommands(stdout, conf, dbFlag, dbPath)...)
 	if err := cliutil.Style(app).Run(append([]string{"nfsrecover cld"}, args[1:]...)); err != nil {
 		fmt.Fprintf(stderr, "nfsrecover cld %s: %v\n", args[1], err)
 		return 1
 	}
 	return 0
-}
-
-// moveCommand is push or pull: --force replaces what the target holds.
-func moveCommand(name, usage string, dbFlag cli.Flag, action cli.ActionFunc) *cli.Command {
-	return &cli.Command{Name: name, Usage: usage, Before: cliutil.NoArgs, Action: action,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "replace the state the target already holds"}, dbFlag}}
 }
 
 // source is what an import reads, decided from --from and --format.

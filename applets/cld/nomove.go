@@ -3,17 +3,14 @@
 package cld
 
 import (
-	"context"
 	"io"
 
-	"nfsrecover/pkg/cluster"
+	"github.com/urfave/cli/v2"
+
 	"nfsrecover/pkg/nfsconf"
 )
 
-func push(context.Context, io.Writer, *nfsconf.Config, string, bool) error {
-	return cluster.ErrNotBuilt
-}
-
-func pull(context.Context, io.Writer, *nfsconf.Config, string, bool) error {
-	return cluster.ErrNotBuilt
+// moveCommands: none in a build without etcd.
+func moveCommands(io.Writer, *nfsconf.Config, cli.Flag, func(*cli.Context) string) []*cli.Command {
+	return nil
 }
