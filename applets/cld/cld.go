@@ -79,7 +79,8 @@ database schema; 236 storage directory is not a directory.
 Management (as "nfsrecover cld"):
   nfsrecover cld import --from DIR|FILE   nfsdcld or nfsdcltrack main.sqlite, v4recovery
   nfsrecover cld export --to DIR          nfsdcld main.sqlite (schema 4)
-  nfsrecover cld push|pull [--force]      database -> etcd scope, etcd scope -> database
+  nfsrecover cld push                     the database's state -> this node's scope on etcd
+  nfsrecover cld pull                     this node's scope on etcd -> the database
 `
 
 type config struct {

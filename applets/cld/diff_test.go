@@ -80,6 +80,18 @@ func diffCases() []diffCase {
 			restart,
 			call(graceStart(1)),
 		}},
+		{"v1 check outside grace starts one", []step{
+			call(graceStart(1)),
+			call(create(1, "a", "")),
+			call(create(1, "b", "")),
+			call(graceDone(1)),
+			call(check("a")),
+			call(check("zz")),
+			call(check("b")),
+			call(graceDone(1)),
+			restart,
+			call(graceStart(1)),
+		}},
 		{"restart mid-grace re-sends the same recovery set", seq(boot, []step{
 			call(create(2, "c1", "p1")), call(create(2, "c2", "")), call(graceDone(2)),
 			restart,

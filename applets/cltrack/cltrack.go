@@ -78,6 +78,8 @@ Fixed nfsdcltrack bugs (old behaviour with --compat or cltrack-compat=y):
 Management (as "nfsrecover cltrack"):
   nfsrecover cltrack import --from DIR|FILE   nfsdcltrack main.sqlite or v4recovery
   nfsrecover cltrack export --to DIR          main.sqlite (or --format v4recovery)
+  nfsrecover cltrack push                     the database's records -> this node's scope on etcd
+  nfsrecover cltrack pull                     this node's scope on etcd -> the database
 `
 
 // config is everything one invocation decided from flags, env and nfs.conf.
@@ -99,7 +101,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv fu
 
 func run(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool), dropCaps bool) int {
 	prog := filepath.Base(args[0])
-	if hoisted, ok := getopt.HoistVerb(args, "import", "export"); ok && prog != LegacyName {
+	if hoisted, ok := getopt.HoistVerb(args, "import", "export", "push", "pull"); ok && prog != LegacyName {
 		return manage(hoisted, stdout, stderr, lookupEnv)
 	}
 	cfg, err := configure(args, stderr, lookupEnv)

@@ -3,10 +3,14 @@
 package cltrack_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +18,7 @@ import (
 
 	"nfsrecover/internal/etcdtest"
 	"nfsrecover/pkg/cluster"
+	"nfsrecover/pkg/store"
 )
 
 // etcdRecords is ours's record set on etcd, seen through the same code.
@@ -100,4 +105,87 @@ func TestEtcdDownFailsInit(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.dir, "nfsrecover.db")); err == nil {
 		t.Errorf("a local database was created on the etcd backend")
 	}
+}
+
+// TestPushPull: "cltrack push" moves the database's records to the scope
+// on etcd, where ours on backend = etcd lets each pushed client reclaim
+// (and a hash-only record be claimed); "cltrack pull" brings them back.
+func TestPushPull(t *testing.T) {
+	ec := etcdtest.Start(t, 1)
+	local := newOurs(t)
+	for _, id := range []string{"41", "4242", "434343"} {
+		if code := local.run(t, []string{v41}, "create", id); code != 0 {
+			t.Fatalf("create %s: exit %d", id, code)
+		}
+	}
+	db := filepath.Join(local.dir, "nfsrecover.db")
+	legacy := fmt.Sprintf("%x", md5.Sum([]byte("legacy-client")))
+	s, err := store.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update(func(tx *store.Tx) error { return tx.PutHash(legacy) })
+	s.Close()
+	conf := filepath.Join(t.TempDir(), "nfs.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[nfsrecover]\nbackend = etcd\netcd-endpoints = %s\netcd-prefix = /t/cltrackmove/\nv4-scope = moved\n",
+		strings.Join(ec.Endpoints(), ","))), 0o644)
+	manage := func(args ...string) (string, int) {
+		c := exec.Command(bin, args...)
+		c.Env = append(os.Environ(), "NFSRECOVER_NFS_CONF="+conf)
+		out, err := c.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		return string(out), 0
+	}
+	if out, code := manage("cltrack", "push", "--db", db); code != 0 {
+		t.Fatalf("push: exit %d\n%s", code, out)
+	}
+	if out, code := manage("cltrack", "push", "--db", db); code != 1 || !strings.Contains(out, "--force") {
+		t.Errorf("a second push: exit %d, want 1 naming --force\n%s", code, out)
+	}
+	onEtcd := newOurs(t)
+	onEtcd.conf = conf
+	for _, id := range []string{"41", "4242", "434343"} {
+		if code := onEtcd.run(t, []string{v41}, "check", id); code != 0 {
+			t.Errorf("check %s on etcd after push: exit %d, want 0 (may reclaim)", id, code)
+		}
+	}
+	if code := onEtcd.run(t, []string{v41}, "check", "4e4f"); code != 255 {
+		t.Errorf("check of a client never pushed: exit %d, want 255", code)
+	}
+	back := filepath.Join(t.TempDir(), "back.db")
+	if out, code := manage("cltrack", "pull", "--db", back); code != 0 {
+		t.Fatalf("pull: exit %d\n%s", code, out)
+	}
+	want, _ := store.DumpFile(db)
+	got, err := store.DumpFile(back)
+	if err != nil || len(got.Clients) != len(want.Clients) || !slices.Equal(got.Hashes, want.Hashes) {
+		t.Fatalf("pulled %+v (%v), want %+v", got, err, want)
+	}
+	for i := range want.Clients {
+		if !bytes.Equal(got.Clients[i].ID, want.Clients[i].ID) || got.Clients[i].Time != want.Clients[i].Time || got.Clients[i].HasSession != want.Clients[i].HasSession {
+			t.Errorf("pulled client %+v, pushed %+v", got.Clients[i], want.Clients[i])
+		}
+	}
+	if _, code := manage("cltrack", "pull", "--db", back); code != 1 {
+		t.Errorf("a pull over existing records: exit %d, want 1", code)
+	}
+	// The pushed hash-only record is claimed by the client it names.
+	if code := onEtcd.run(t, []string{v41}, "check", fmt.Sprintf("%x", "legacy-client")); code != 0 {
+		t.Errorf("check of the pushed hash-only client on etcd: exit %d, want 0", code)
+	}
+	if hs, err := onEtcd.etcdHashes(t, ec, conf); err != nil || len(hs) != 0 {
+		t.Errorf("hash-only records left after the claim: %v %v", hs, err)
+	}
+}
+
+// etcdHashes lists the scope's hash-only names.
+func (s *side) etcdHashes(t *testing.T, ec *etcdtest.Cluster, _ string) ([]string, error) {
+	c, err := cluster.Dial(context.Background(), cluster.Config{Endpoints: ec.Endpoints(), Prefix: "/t/cltrackmove/"})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return (&cluster.CltrackRecords{Client: c, Scope: "moved"}).Hashes()
 }

@@ -67,6 +67,7 @@ func manage(args []string, stdout, stderr io.Writer, lookupEnv func(string) (str
 			},
 		},
 	}
+	app.Commands = append(app.Commands, moveCommands(stdout, conf, dbFlag, dbPath)...)
 	if err := cliutil.Style(app).Run(append([]string{"nfsrecover cltrack"}, args[1:]...)); err != nil {
 		fmt.Fprintf(stderr, "nfsrecover cltrack %s: %v\n", args[1], err)
 		return 1

@@ -19,7 +19,7 @@ _nfsrecover() {
   words=$(printf '%s\n' "$help" | grep -oE -- '(^|[ ,[])--?[A-Za-z][A-Za-z0-9-]*' | tr -d ' ,[' | sort -u)
   # verbs: the "Commands:" section and "nfsrecover APPLET VERB" lines
   words="$words $(printf '%s\n' "$help" | awk '/^Commands:/{c=1;next} !NF{c=0} c{sub(/,.*/,"",$1);print $1}')"
-  words="$words $(printf '%s\n' "$help" | grep -oE "nfsrecover $applet (import|export)" | awk '{print $3}')"
+  words="$words $(printf '%s\n' "$help" | grep -oE "nfsrecover $applet (import|export|push|pull)" | awk '{print $3}')"
   if [[ $cur == -* ]] || [ -n "$words" ]; then
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
   fi

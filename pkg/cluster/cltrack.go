@@ -250,3 +250,55 @@ func (r *CltrackRecords) Close() error {
 	}
 	return nil
 }
+
+// Hashes returns the hash-only names.
+func (r *CltrackRecords) Hashes() ([]string, error) {
+	ctx, cancel := r.Client.request(context.Background())
+	defer cancel()
+	p := r.prefix() + "h/"
+	resp, err := r.Client.etcd.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read %s: %w", p, r.Client.explain(err))
+	}
+	out := make([]string, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		out[i] = strings.TrimPrefix(string(kv.Key), p)
+	}
+	return out, nil
+}
+
+// PutAll writes clients and hash-only names into the scope (moving a
+// node's local records to etcd). It refuses a scope that has nfsdcltrack
+// records unless replace is set, which deletes them first. Not atomic:
+// an interrupted move is finished by running it again with replace.
+func (r *CltrackRecords) PutAll(ctx context.Context, clients []store.Client, hashes []string, replace bool) error {
+	rctx, cancel := r.Client.request(ctx)
+	resp, err := r.Client.etcd.Get(rctx, r.prefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cluster: read %s: %w", r.prefix(), r.Client.explain(err))
+	}
+	if resp.Count > 0 && !replace {
+		return fmt.Errorf("cluster: scope %s: %w (%d nfsdcltrack records)", r.Scope, ErrScopeInUse, resp.Count)
+	}
+	// The delete goes alone: etcd refuses a put inside a range the same
+	// transaction deletes.
+	if err := r.Client.commitOps(ctx, "clear "+r.prefix(), []clientv3.Op{clientv3.OpDelete(r.prefix(), clientv3.WithPrefix())}); err != nil {
+		return err
+	}
+	var ops []clientv3.Op
+	for _, c := range clients {
+		ops = append(ops, clientv3.OpPut(r.key(c.ID), encodeCltrack(c)))
+	}
+	for _, h := range hashes {
+		ops = append(ops, clientv3.OpPut(r.hashKey(h), ""))
+	}
+	for len(ops) > 0 { // each call has its own time limit
+		n := min(len(ops), 10*maxTxnOps)
+		if err := r.Client.commitOps(ctx, "write "+r.prefix(), ops[:n]); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	return nil
+}

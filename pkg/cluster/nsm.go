@@ -82,13 +82,13 @@ func VIPStateKey(prefix, vip string) string { return vipPrefix(prefix, vip) + "s
 // commitOps writes ops in as few transactions as etcd takes. Each
 // transaction is atomic, the whole is not; the ops are blind puts and
 // deletes, so writing them again is harmless.
-func (c *Client) commitOps(ctx context.Context, ops []clientv3.Op) error {
+func (c *Client) commitOps(ctx context.Context, what string, ops []clientv3.Op) error {
 	ctx, cancel := c.request(ctx)
 	defer cancel()
 	for len(ops) > 0 {
 		n := min(len(ops), maxTxnOps)
 		if _, err := c.etcd.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
-			return fmt.Errorf("cluster: record monitors: %w: %w", ErrUnknownOutcome, c.explain(err))
+			return fmt.Errorf("cluster: %s: %w: %w", what, ErrUnknownOutcome, c.explain(err))
 		}
 		ops = ops[n:]
 	}
@@ -206,8 +206,27 @@ func (r *NSMRecorder) each(ctx context.Context, ms []store.Monitor, op func(stri
 		}
 	}
 	r.once.Do(func() {
-		r.batch.commit = func(ops []clientv3.Op) error { return r.Client.commitOps(context.Background(), ops) }
+		r.batch.commit = func(ops []clientv3.Op) error {
+			return r.Client.commitOps(context.Background(), "record monitors", lastPerKey(ops))
+		}
 		r.batch.inFlight = commitsInFlight
 	})
 	return r.batch.do(ctx, ops...)
+}
+
+// lastPerKey keeps the last op on each key, in order: etcd refuses a
+// transaction that names a key twice, and a batch may hold two changes to
+// one record (a retried SM_MON, or SM_MON then SM_UNMON).
+func lastPerKey(ops []clientv3.Op) []clientv3.Op {
+	last := make(map[string]int, len(ops))
+	for i, op := range ops {
+		last[string(op.KeyBytes())] = i
+	}
+	out := ops[:0:0]
+	for i, op := range ops {
+		if last[string(op.KeyBytes())] == i {
+			out = append(out, op)
+		}
+	}
+	return out
 }

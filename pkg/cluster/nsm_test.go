@@ -38,10 +38,23 @@ func TestVIPRecords(t *testing.T) {
 		all = append(all, m)
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, peers)
+	errs := make(chan error, 3*peers)
 	for _, m := range all {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- rec.Monitor(ctx, m) }()
+	}
+	// The same record twice at once (a retried SM_MON) and a record
+	// monitored then unmonitored may share a batch; etcd refuses a
+	// transaction naming a key twice.
+	extra := monitorFor("10.9.9.9", 9)
+	for range 2 {
+		wg.Add(2)
+		go func() { defer wg.Done(); errs <- rec.Monitor(ctx, all[0]) }()
+		go func() { defer wg.Done(); errs <- rec.Monitor(ctx, extra) }()
+	}
+	wg.Wait()
+	if err := rec.Unmonitor(ctx, []store.Monitor{extra}); err != nil {
+		t.Fatal(err)
 	}
 	wg.Wait()
 	close(errs)

@@ -267,23 +267,36 @@ func (s *ScopeRecords) GraceDone(ctx context.Context) error {
 // (starting a grace period first when none runs); a found client is
 // copied into the current epoch without its principal hash.
 func (s *ScopeRecords) Check(ctx context.Context, id []byte) (bool, error) {
-	found := false
+	// Outside grace, one is started first, in a transaction of its own:
+	// etcd refuses a put inside a range the same transaction deletes.
 	_, err := s.guarded(ctx, true, func(e scopeEpochs) ([]clientv3.Op, error) {
-		var ops []clientv3.Op
+		if e.Recovery != 0 {
+			return nil, nil
+		}
+		return s.startOps(&e), nil // the recovery epoch is the old current one
+	})
+	if err != nil {
+		return false, err
+	}
+	found := false
+	_, err = s.guarded(ctx, true, func(e scopeEpochs) ([]clientv3.Op, error) {
 		if e.Recovery == 0 {
-			ops = s.startOps(&e) // the recovery epoch is the old current one
+			return nil, errGraceEnded
 		}
 		resp, err := s.Client.etcd.Get(ctx, s.recordKey(e.Recovery, id))
 		if err != nil {
 			return nil, fmt.Errorf("cluster: read %s: %w", s.recordKey(e.Recovery, id), s.Client.explain(err))
 		}
-		if found = len(resp.Kvs) > 0; found {
-			ops = append(ops, s.putRecord(e.Current, id, nil))
+		if found = len(resp.Kvs) > 0; !found {
+			return nil, nil
 		}
-		return ops, nil
+		return []clientv3.Op{s.putRecord(e.Current, id, nil)}, nil
 	})
 	return found, err
 }
+
+// errGraceEnded: another node ended the grace period a check started.
+var errGraceEnded = errors.New("cluster: the grace period ended during the check")
 
 // Reclaimable implements cld.Records, reading the epoch in pages from one
 // revision (a consistent view). The record written last is handed out
@@ -437,7 +450,7 @@ func (s *ScopeRecords) PutState(ctx context.Context, e store.Epochs, recs map[ui
 		}
 	}
 	clear := []clientv3.Op{clientv3.OpDelete(s.epochsKey()), clientv3.OpDelete(s.prefix()+"rec/", clientv3.WithPrefix())}
-	if err := s.Client.commitOps(ctx, clear); err != nil {
+	if err := s.Client.commitOps(ctx, "clear "+s.prefix(), clear); err != nil {
 		return err
 	}
 	var ops []clientv3.Op
@@ -448,7 +461,7 @@ func (s *ScopeRecords) PutState(ctx context.Context, e store.Epochs, recs map[ui
 	}
 	for len(ops) > 0 { // each call has its own time limit
 		n := min(len(ops), 10*maxTxnOps)
-		if err := s.Client.commitOps(ctx, ops[:n]); err != nil {
+		if err := s.Client.commitOps(ctx, "write "+s.prefix(), ops[:n]); err != nil {
 			return err
 		}
 		ops = ops[n:]
