@@ -182,22 +182,29 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		return code
 	}
 	defer kept.Close()
+	ready, code := detach(cfg, args, log, lookupEnv)
+	if ready == nil {
+		return code
+	}
+	return serveLocal(cfg, log, watch, kept, ready, lookupEnv)
+}
+
+// detach drops every capability and, unless in the foreground, goes to
+// the background. A nil ready means return code now (the parent, or a
+// failed start).
+func detach(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (string, bool)) (ready func(), code int) {
 	if err := daemon.DropAllCapabilities(); err != nil {
 		log.Warn("capabilities kept", "err", err)
 	}
-	var ready func()
-	if !cfg.foreground {
-		isChild, r, err := daemon.Background(LinkName, args, lookupEnv, nil)
-		if err != nil {
-			log.Error("cannot start in the background", "err", err)
-			return exitFatal
-		}
-		if !isChild {
-			return exitOK
-		}
-		ready = r
+	ready, parent, err := daemon.Detach(cfg.foreground, LinkName, args, lookupEnv)
+	switch {
+	case err != nil:
+		log.Error("cannot start in the background", "err", err)
+		return nil, exitFatal
+	case parent:
+		return nil, exitOK
 	}
-	return serveLocal(cfg, log, watch, kept, ready, lookupEnv)
+	return ready, exitOK
 }
 
 // checkStorage refuses a storage directory that is a file (ENOTDIR).
@@ -336,9 +343,7 @@ func serve(log *slog.Logger, watch *cld.DirOpener, recs cld.Records, ready func(
 		os.Exit(exitOK)
 	}()
 	daemon.SdNotify(lookupEnv, "READY=1")
-	if ready != nil {
-		ready()
-	}
+	ready()
 	log.Info("waiting for upcalls", "pipe", watch.Path())
 	s := &cld.Server{Records: recs, Log: log}
 	if err := s.Serve(ctx, watch); err != nil {

@@ -39,20 +39,9 @@ func runEtcd(cfg config, args []string, log *slog.Logger, lookupEnv func(string)
 	if daemon.KernelBefore(4, 20) {
 		log.Warn("kernel before 4.20 sends no GraceStart: the etcd backend cannot track its grace periods")
 	}
-	if err := daemon.DropAllCapabilities(); err != nil {
-		log.Warn("capabilities kept", "err", err)
-	}
-	var ready func()
-	if !cfg.foreground {
-		isChild, r, err := daemon.Background(LinkName, args, lookupEnv, nil)
-		if err != nil {
-			log.Error("cannot start in the background", "err", err)
-			return exitFatal
-		}
-		if !isChild {
-			return exitOK
-		}
-		ready = r
+	ready, code := detach(cfg, args, log, lookupEnv)
+	if ready == nil {
+		return code
 	}
 	return serve(log, watch, recs, ready, lookupEnv)
 }

@@ -18,16 +18,11 @@ import (
 
 // moveCommands are push and pull, between the database and etcd.
 func moveCommands(stdout io.Writer, conf *nfsconf.Config, dbFlag cli.Flag, dbPath func(*cli.Context) string) []*cli.Command {
-	move := func(name, usage string, action cli.ActionFunc) *cli.Command {
-		return &cli.Command{Name: name, Usage: usage, Before: cliutil.NoArgs, Action: action,
-			Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "replace the records the target already holds"}, dbFlag}}
-	}
-	return []*cli.Command{
-		move("push", "copy the database's nfsdcltrack records to this node's server scope on etcd, before switching to backend = etcd",
-			func(c *cli.Context) error { return push(c.Context, stdout, conf, dbPath(c), c.Bool("force")) }),
-		move("pull", "copy the server scope's nfsdcltrack records from etcd into the database, before switching back to backend = bbolt",
-			func(c *cli.Context) error { return pull(c.Context, stdout, conf, dbPath(c), c.Bool("force")) }),
-	}
+	return cliutil.PushPull("copy the database's nfsdcltrack records to this node's server scope on etcd, before switching to backend = etcd",
+		"copy the server scope's nfsdcltrack records from etcd into the database, before switching back to backend = bbolt",
+		dbFlag,
+		func(c *cli.Context, force bool) error { return push(c.Context, stdout, conf, dbPath(c), force) },
+		func(c *cli.Context, force bool) error { return pull(c.Context, stdout, conf, dbPath(c), force) })
 }
 
 func scopeRecords(ctx context.Context, conf *nfsconf.Config) (*cluster.CltrackRecords, error) {

@@ -265,17 +265,13 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		log.Warn("cannot tell the kernel our NSM state", "err", err)
 	}
 	log.Info("notifying peers", "peers", len(plan.Peers), "state", plan.State, "advanced", plan.Bumped)
-	var ready func()
-	if !cfg.foreground {
-		isChild, r, err := daemon.Background(LinkName, args, lookupEnv, nil)
-		switch {
-		case err != nil:
-			fmt.Fprintf(stderr, "sm-notify: %v\n", err)
-			return 1
-		case !isChild:
-			return 0
-		}
-		ready = r
+	ready, parent, err := daemon.Detach(cfg.foreground, LinkName, args, lookupEnv)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "sm-notify: %v\n", err)
+		return 1
+	case parent:
+		return 0
 	}
 	conn, err := socket(bindAddr, cfg.port)
 	if err != nil {
@@ -287,9 +283,7 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		log.Error("cannot drop privileges", "err", err)
 		return 1
 	}
-	if ready != nil {
-		ready()
-	}
+	ready()
 	return notifyAll(cfg, plan, name, conn, mirror, log)
 }
 

@@ -23,19 +23,15 @@ import (
 // Each peer's record is deleted once it answered, unless it was recorded
 // again meanwhile.
 func runVIP(cfg config, args []string, addr netip.Addr, name string, log *slog.Logger, lookupEnv func(string) (string, bool), stderr io.Writer) int {
-	var ready func()
-	if !cfg.foreground {
-		// Only the child talks to etcd: a parent that prepared and a child
-		// that prepared again would advance the state twice.
-		isChild, r, err := daemon.Background(LinkName, args, lookupEnv, nil)
-		switch {
-		case err != nil:
-			fmt.Fprintf(stderr, "sm-notify: %v\n", err)
-			return 1
-		case !isChild:
-			return 0
-		}
-		ready = r
+	// Only the child talks to etcd: a parent that prepared and a child
+	// that prepared again would advance the state twice.
+	ready, parent, err := daemon.Detach(cfg.foreground, LinkName, args, lookupEnv)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "sm-notify: %v\n", err)
+		return 1
+	case parent:
+		return 0
 	}
 	vip := addr.String()
 	ctx := context.Background()
@@ -52,7 +48,7 @@ func runVIP(cfg config, args []string, addr netip.Addr, name string, log *slog.L
 	}
 	if len(peers) == 0 {
 		log.Info("no hosts to notify", "vip", vip)
-		signalReady(ready)
+		ready()
 		return 0
 	}
 	next := smnotify.NextState
@@ -71,7 +67,7 @@ func runVIP(cfg config, args []string, addr netip.Addr, name string, log *slog.L
 	}
 	defer conn.Close()
 	log.Info("notifying the floating IP's peers", "vip", vip, "peers", len(peers), "state", state)
-	signalReady(ready)
+	ready()
 	revs := make(map[string]cluster.VIPMonitor, len(peers))
 	monitors := make([]store.Monitor, len(peers))
 	for i, p := range peers {
@@ -81,11 +77,4 @@ func runVIP(cfg config, args []string, addr netip.Addr, name string, log *slog.L
 	return notifyPeers(cfg, monitors, state, name, conn, log, func(ctx context.Context, m store.Monitor) error {
 		return c.VIPNotified(ctx, vip, revs[cluster.VIPMonitorKey("", vip, m)])
 	})
-}
-
-// signalReady tells a waiting parent that the child got this far.
-func signalReady(ready func()) {
-	if ready != nil {
-		ready()
-	}
 }

@@ -106,17 +106,13 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 		}
 		return runNotify(cfg, logging.New(opts)) // -N: notify and exit
 	}
-	var ready func()
-	if !cfg.foreground {
-		isChild, r, err := daemon.Background(LinkName, args, lookupEnv, nil)
-		switch {
-		case err != nil:
-			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-			return 1
-		case !isChild:
-			return 0 // the child is up and registered
-		}
-		ready = r
+	ready, parent, err := daemon.Detach(cfg.foreground, LinkName, args, lookupEnv)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return 1
+	case parent:
+		return 0 // the child is up and registered
 	}
 	opts := logging.Options{Tag: prog, Debug: cfg.debug}
 	if cfg.debug && cfg.foreground {
@@ -156,9 +152,7 @@ func run(cfg config, log *slog.Logger, ready func(), lookupEnv func(string) (str
 		AllowIPv6Loopback: cfg.allowV6, Log: log, VIPs: vips,
 		Ready: func(map[string]int) {
 			daemon.SdNotify(lookupEnv, "READY=1")
-			if ready != nil {
-				ready()
-			}
+			ready()
 		},
 	})
 	if err != nil {

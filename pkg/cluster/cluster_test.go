@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,14 +44,19 @@ func dialWithin(t *testing.T, endpoints []string, prefix string, limit time.Dura
 func TestConfigRefuses(t *testing.T) {
 	ctx := context.Background()
 	cases := map[string]cluster.Config{
-		"no endpoints":  {},
-		"cert alone":    {Endpoints: []string{"http://127.0.0.1:1"}, Cert: "c.pem"},
-		"password only": {Endpoints: []string{"http://127.0.0.1:1"}, Password: "x"},
+		"no endpoints":             {},
+		"cert alone":               {Endpoints: []string{"http://127.0.0.1:1"}, Cert: "c.pem"},
+		"password only":            {Endpoints: []string{"http://127.0.0.1:1"}, Password: "x"},
+		"unreadable password file": {Endpoints: []string{"http://127.0.0.1:1"}, Username: "u", PasswordFile: "/nonexistent/pw"},
 	}
 	for name, cfg := range cases {
 		if _, err := cluster.Dial(ctx, cfg); err == nil {
 			t.Errorf("%s: Dial accepted %+v", name, cfg)
 		}
+	}
+	pw := cluster.Config{Endpoints: []string{"http://127.0.0.1:1"}, Username: "u", PasswordFile: "/nonexistent/pw"}
+	if _, err := cluster.Dial(ctx, pw); !errors.Is(err, cluster.ErrBadConfig) || !strings.Contains(err.Error(), "/nonexistent/pw") {
+		t.Errorf("unreadable password file: %v, want ErrBadConfig naming the file", err)
 	}
 	if _, err := cluster.Dial(ctx, cluster.Config{}); !errors.Is(err, cluster.ErrNoEndpoints) {
 		t.Errorf("no endpoints: %v, want ErrNoEndpoints", err)

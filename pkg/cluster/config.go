@@ -87,6 +87,9 @@ type Config struct {
 	CACert, Cert, Key string
 	// Username and Password authenticate to etcd; default none.
 	Username, Password string
+	// PasswordFile, when Password is empty, holds the password; Dial reads
+	// it (so a command that never connects never reads the secret).
+	PasswordFile string
 	// DialTimeout bounds authentication when Dial connects with a
 	// username; default DefaultDialTimeout.
 	DialTimeout time.Duration
@@ -160,13 +163,7 @@ func FromNFSConf(conf *nfsconf.Config) (Config, error) {
 		}
 		c.FloatingIPs = append(c.FloatingIPs, a.Unmap().String())
 	}
-	if f := conf.String("nfsrecover", "etcd-password-file", ""); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return c, fmt.Errorf("cluster: %w: etcd-password-file: %w", ErrBadConfig, err)
-		}
-		c.Password = strings.TrimRight(string(b), "\r\n")
-	}
+	c.PasswordFile = conf.String("nfsrecover", "etcd-password-file", "")
 	return c, nil
 }
 
@@ -191,6 +188,13 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if (c.Cert == "") != (c.Key == "") {
 		return c, fmt.Errorf("cluster: %w: etcd-cert and etcd-key go together: give both or neither", ErrBadConfig)
+	}
+	if c.Password == "" && c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return c, fmt.Errorf("cluster: %w: etcd-password-file: %w", ErrBadConfig, err)
+		}
+		c.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	if c.Password != "" && c.Username == "" {
 		return c, fmt.Errorf("cluster: %w: an etcd password needs etcd-username", ErrBadConfig)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -119,27 +118,9 @@ func snapshotState(ctx context.Context, s *cluster.ScopeRecords) (string, error)
 	return st.String(), nil
 }
 
-type scopeHistory struct {
-	mu    sync.Mutex
-	start time.Time
-	ops   []porcupine.Operation
-}
-
-func (h *scopeHistory) now() int64 { return int64(time.Since(h.start)) }
-
-func (h *scopeHistory) add(client int, in scopeCall, out scopeResult, t0 int64) {
-	ret := h.now()
-	if out.Unknown {
-		ret = math.MaxInt64
-	}
-	h.mu.Lock()
-	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: t0, Output: out, Return: ret})
-	h.mu.Unlock()
-}
-
 // doScope runs one random cld command (mostly creates) or a read and
 // records it; it reports whether a change was acknowledged.
-func doScope(ctx context.Context, s *cluster.ScopeRecords, r *rand.Rand, h *scopeHistory, client int) bool {
+func doScope(ctx context.Context, s *cluster.ScopeRecords, r *rand.Rand, h *history, client int) bool {
 	t0 := h.now()
 	in := scopeCall{Cmd: "create", ID: fmt.Sprintf("client-%d", r.IntN(6))}
 	var err error
@@ -147,7 +128,7 @@ func doScope(ctx context.Context, s *cluster.ScopeRecords, r *rand.Rand, h *scop
 	case n < 8:
 		st, err := snapshotState(ctx, s)
 		if err == nil {
-			h.add(client, scopeCall{Cmd: "read"}, scopeResult{State: st}, t0)
+			h.add(client, scopeCall{Cmd: "read"}, scopeResult{State: st}, false, t0)
 		}
 		return false
 	case n < 10:
@@ -162,10 +143,10 @@ func doScope(ctx context.Context, s *cluster.ScopeRecords, r *rand.Rand, h *scop
 	if err != nil {
 		// Every failed change counts as unknown: a failure before the
 		// write had no effect, which "unknown" allows too.
-		h.add(client, in, scopeResult{Unknown: true}, t0)
+		h.add(client, in, scopeResult{Unknown: true}, true, t0)
 		return false
 	}
-	h.add(client, in, scopeResult{}, t0)
+	h.add(client, in, scopeResult{}, false, t0)
 	return true
 }
 
@@ -177,7 +158,7 @@ func doScope(ctx context.Context, s *cluster.ScopeRecords, r *rand.Rand, h *scop
 // nothing sent only to the cut-off member may be acknowledged.
 func TestFaultsRecordsSurvive(t *testing.T) {
 	ec := etcdtest.Start(t, 3)
-	h := &scopeHistory{start: time.Now()}
+	h := &history{start: time.Now()}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -91,10 +91,12 @@ type history struct {
 
 func (h *history) now() int64 { return int64(time.Since(h.start)) }
 
-func (h *history) add(client int, in call, out result, callT int64) {
+// add records one operation; an unknown outcome may take effect at any
+// later time, so it never returns.
+func (h *history) add(client int, in, out any, unknown bool, callT int64) {
 	ret := h.now()
-	if out.Unknown {
-		ret = math.MaxInt64 // it may take effect at any later time
+	if unknown {
+		ret = math.MaxInt64
 	}
 	h.mu.Lock()
 	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: callT, Output: out, Return: ret})
@@ -115,19 +117,19 @@ func do(ctx context.Context, c *cluster.Client, r *rand.Rand, h *history, client
 		if err != nil {
 			return false // a failed read has no effect to record
 		}
-		h.add(client, in, result{DB: string(grace.Encode(db))}, t0)
+		h.add(client, in, result{DB: string(grace.Encode(db))}, false, t0)
 		return true
 	}
 	cmd, _ := grace.Lookup(in.Cmd)
 	db, err := c.UpdateGrace(ctx, cmd.Op, in.IDs)
 	switch {
 	case cluster.IsUnknownOutcome(err):
-		h.add(client, in, result{Unknown: true}, t0)
+		h.add(client, in, result{Unknown: true}, true, t0)
 		return false
 	case err != nil && !grace.Refused(err):
 		return false // the read before the change failed: nothing was written
 	}
-	h.add(client, in, result{DB: string(grace.Encode(db)), Err: errClass(err)}, t0)
+	h.add(client, in, result{DB: string(grace.Encode(db)), Err: errClass(err)}, false, t0)
 	return err == nil
 }
 

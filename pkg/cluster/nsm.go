@@ -17,10 +17,6 @@ import (
 	"nfsrecover/pkg/store"
 )
 
-// commitsInFlight is how many group commits a recorder keeps in flight:
-// etcd's latency (a quorum's fsyncs), not its throughput, bounds one.
-const commitsInFlight = 1
-
 // maxTxnOps is etcd's default --max-txn-ops: a larger transaction is
 // refused, so bigger batches go out in several.
 const maxTxnOps = 128
@@ -209,7 +205,6 @@ func (r *NSMRecorder) each(ctx context.Context, ms []store.Monitor, op func(stri
 		r.batch.commit = func(ops []clientv3.Op) error {
 			return r.Client.commitOps(context.Background(), "record monitors", lastPerKey(ops))
 		}
-		r.batch.inFlight = commitsInFlight
 	})
 	return r.batch.do(ctx, ops...)
 }

@@ -198,7 +198,7 @@ func (s *ScopeRecords) Remove(ctx context.Context, id []byte) error {
 }
 
 func (s *ScopeRecords) change(ctx context.Context, c scopeChange) error {
-	s.once.Do(func() { s.batch.commit, s.batch.inFlight = s.commitChanges, commitsInFlight })
+	s.once.Do(func() { s.batch.commit = s.commitChanges })
 	return s.batch.do(ctx, c)
 }
 

@@ -105,6 +105,18 @@ func Background(name string, args []string, lookupEnv func(string) (string, bool
 	return false, nil, ErrChildFailed
 }
 
+// Detach is how a daemon that may stay in the foreground starts: in the
+// foreground it returns a ready function that does nothing; otherwise it
+// is Background, and parent reports that this process is the parent,
+// which should exit 0 (its child is up and ready).
+func Detach(foreground bool, name string, args []string, lookupEnv func(string) (string, bool)) (ready func(), parent bool, err error) {
+	if foreground {
+		return func() {}, false, nil
+	}
+	isChild, ready, err := Background(name, args, lookupEnv, nil)
+	return ready, err == nil && !isChild, err
+}
+
 // selfPath returns the path to execute this program again: the path it
 // was started as, when that is a file named name that is this program,
 // else the program's own path.

@@ -88,3 +88,15 @@ func DBPath(lookupEnv func(string) (string, bool), conf *nfsconf.Config, confDir
 		return p
 	}
 }
+
+// PushPull are the "push" and "pull" commands that move an applet's
+// records between the database (dbFlag) and etcd; --force replaces what
+// the target already holds.
+func PushPull(pushUsage, pullUsage string, dbFlag cli.Flag, push, pull func(c *cli.Context, force bool) error) []*cli.Command {
+	move := func(name, usage string, do func(*cli.Context, bool) error) *cli.Command {
+		return &cli.Command{Name: name, Usage: usage, Before: NoArgs,
+			Flags:  []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "replace what the target already holds"}, dbFlag},
+			Action: func(c *cli.Context) error { return do(c, c.Bool("force")) }}
+	}
+	return []*cli.Command{move("push", pushUsage, push), move("pull", pullUsage, pull)}
+}
