@@ -81,7 +81,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return waitRevoked(lost)
 		case <-lost:
 			if ctx.Err() != nil {
 				return nil
@@ -100,17 +100,25 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		case db, ok := <-watch:
 			if !ok {
-				return nil
+				return waitRevoked(lost)
 			}
 			ended = a.observe(ctx, db, ended)
 		}
 	}
 }
 
+// waitRevoked waits until the liveness lease is given back (revoking it
+// is bounded by its TTL), so that an agent that returned is seen as gone.
+func waitRevoked(lost <-chan struct{}) error {
+	if lost != nil {
+		<-lost
+	}
+	return nil
+}
+
 // renew takes a new liveness lease; when that fails it returns a timer to
 // try again instead.
 func (a *Agent) renew(ctx context.Context, ttl time.Duration) (<-chan struct{}, <-chan time.Time) {
-	a.setGraceTime()
 	lost, err := a.Client.Alive(ctx, a.Node, ttl)
 	if err != nil {
 		if ctx.Err() == nil {
