@@ -90,7 +90,6 @@ type config struct {
 	nfsdcldDB         string // nfsdcld's own main.sqlite, adopted at the first start
 	dbPath, dbSource  string
 	cluster           cluster.Config // backend = etcd: the records of cluster.V4Scope on etcd
-	clusterErr        error
 }
 
 // Main is the applet entry point.
@@ -149,7 +148,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		legacy = conf.String("nfsdcld", "storagedir", DefaultStorage)
 	}
 	cfg.nfsdcldDB = filepath.Join(legacy, cldsql.FileName)
-	cfg.cluster, cfg.clusterErr = cluster.FromNFSConf(conf)
+	cfg.cluster = cluster.Read(conf)
 	return cfg, false
 }
 
@@ -160,10 +159,11 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 		log.Error("must run as root")
 		return exitEINVAL
 	}
-	if cfg.clusterErr != nil {
-		log.Error("bad cluster settings", "err", cfg.clusterErr)
+	if err := cfg.cluster.RecordsErr(); err != nil {
+		log.Error("bad cluster settings", "err", err)
 		return exitFatal
 	}
+	cfg.cluster.WarnUnused(log)
 	if cfg.cluster.Backend == cluster.BackendEtcd {
 		return runEtcd(cfg, args, log, lookupEnv)
 	}

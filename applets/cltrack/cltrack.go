@@ -160,7 +160,8 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 	}
 	cfg.operands = operands
 	cfg.dbPath, cfg.dbSource = store.Locate(store.Where{DB: flagDB, Dir: flagStorage}, lookupEnv, conf)
-	if cfg.cluster, err = cluster.FromNFSConf(conf); err != nil {
+	cfg.cluster = cluster.Read(conf)
+	if err := cfg.cluster.RecordsErr(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", filepath.Base(args[0]), err)
 		return cfg, err
 	}
@@ -172,6 +173,7 @@ func configure(args []string, stderr io.Writer, lookupEnv func(string) (string, 
 	for _, w := range conf.Warnings() {
 		cfg.log.Warn(w.String())
 	}
+	cfg.cluster.WarnUnused(cfg.log)
 	cfg.log.Debug("configuration", "nfs.conf", conf.Files(), "db", cfg.dbPath, "db_from", cfg.dbSource)
 	return cfg, nil
 }

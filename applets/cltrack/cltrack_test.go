@@ -158,3 +158,43 @@ func TestV4RecoveryImportExport(t *testing.T) {
 		t.Errorf("exported dir missing: %v", err)
 	}
 }
+
+// TestUnusedClusterSettingNeverStopsUpcalls: a typo in a setting that
+// cltrack does not use on its backend (here floating-ips, which only
+// statd and sm-notify read) is a warning, not a failed upcall: the kernel
+// would otherwise lose every client record on a node that does not even
+// keep them on etcd. A typo in backend itself still refuses, and writes
+// nothing, since the records' home is unknown.
+func TestUnusedClusterSettingNeverStopsUpcalls(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nfs.conf")
+	upcall := func(body string, args ...string) (string, int) {
+		t.Helper()
+		os.WriteFile(conf, []byte("[nfsrecover]\n"+body), 0o644)
+		var out, errb bytes.Buffer
+		code := run(append([]string{"nfsdcltrack", "-f", "-s", dir + "/state"}, args...), &out, &errb, env(map[string]string{EnvNFSConf: conf}), false)
+		return errb.String(), code
+	}
+	bad := "floating-ips = 192.0.2.10/24\netcd-timeout = 10\n"
+	for _, args := range [][]string{{"init"}, {"create", "4142"}, {"check", "4142"}} {
+		stderr, code := upcall(bad, args...)
+		if code != 0 {
+			t.Fatalf("%v with an unused bad setting: exit %d, want 0: %s", args, code, stderr)
+		}
+		for _, name := range []string{"floating-ips", "etcd-timeout"} {
+			if !strings.Contains(stderr, name) {
+				t.Errorf("%v: no warning naming %s: %s", args, name, stderr)
+			}
+		}
+	}
+	other := t.TempDir()
+	os.WriteFile(conf, []byte("[nfsrecover]\nbackend = ectd\n"), 0o644)
+	var out, errb bytes.Buffer
+	code := run([]string{"nfsdcltrack", "-f", "-s", other, "init"}, &out, &errb, env(map[string]string{EnvNFSConf: conf}), false)
+	if code == 0 || !strings.Contains(errb.String(), "backend") {
+		t.Errorf("backend typo: exit %d, stderr %q; want a refusal naming backend", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(other, store.FileName)); !os.IsNotExist(err) {
+		t.Errorf("backend typo created the database (%v)", err)
+	}
+}

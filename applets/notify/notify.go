@@ -170,10 +170,7 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 	// once per boot, "-P /var/lib/nfs/" is not.
 	cfg.defaultDir = cfg.stateDir == defaultStateDir
 	cfg.db, _ = store.Locate(store.Where{DB: flagDB, Dir: flagDir, ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
-	if cfg.cluster, err = cluster.FromNFSConf(conf); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-		return cfg, 1, true
-	}
+	cfg.cluster = cluster.Read(conf)
 	return cfg, 0, false
 }
 
@@ -220,6 +217,15 @@ func run(cfg config, args []string, log *slog.Logger, lookupEnv func(string) (st
 	if err != nil {
 		log.Error("unusable -v", "name", cfg.name, "err", err)
 		return 1
+	}
+	if err := cfg.cluster.VIPsErr(); err != nil && bindAddr.IsValid() {
+		// Whether -v names a floating IP (notify from etcd) or not (from
+		// the state directory) cannot be told: refuse rather than guess.
+		log.Error("cannot tell whether -v names a floating IP", "name", cfg.name, "err", err)
+		return 1
+	}
+	if !child {
+		cfg.cluster.WarnUnused(log)
 	}
 	if bindAddr.IsValid() && slices.Contains(cfg.cluster.FloatingIPs, bindAddr.String()) {
 		return runVIP(cfg, args, bindAddr, name, log, lookupEnv, stderr)

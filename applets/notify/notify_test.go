@@ -87,3 +87,37 @@ func TestPrepareOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestBadFloatingIPs: sm-notify reads floating-ips only to tell whether
+// -v names a floating IP (then it notifies that IP's clients from etcd).
+// Without -v a bad list is not its concern and it starts; with -v it
+// cannot tell which list to notify and refuses, naming the setting,
+// before it touches the state directory or the guard.
+func TestBadFloatingIPs(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nfs.conf")
+	os.WriteFile(conf, []byte("[nfsrecover]\nfloating-ips = 192.0.2.10/24\n"), 0o644)
+	env := lookup(map[string]string{"NFSRECOVER_NFS_CONF": conf})
+	var out, errb bytes.Buffer
+	cfg, code, done := configure([]string{"sm-notify", "-f", "-P", dir}, &out, &errb, env)
+	if done || code != 0 {
+		t.Fatalf("without -v a bad floating-ips stopped sm-notify: code %d %s", code, errb.String())
+	}
+	cfg, _, done = configure([]string{"sm-notify", "-f", "-v", "127.0.0.1", "-P", dir}, &out, &errb, env)
+	if done {
+		t.Fatalf("configure refused: %s", errb.String())
+	}
+	cfg.pidFile, cfg.db = filepath.Join(dir, "guard.pid"), filepath.Join(dir, "never.db")
+	var logs bytes.Buffer
+	if code := run(cfg, []string{"sm-notify"}, slog.New(slog.NewTextHandler(&logs, nil)), env, &errb); code != 1 {
+		t.Fatalf("-v with a bad floating-ips: exit %d, want 1", code)
+	}
+	if !strings.Contains(logs.String(), "floating-ips") {
+		t.Errorf("the refusal does not name floating-ips: %s", logs.String())
+	}
+	for _, f := range []string{cfg.db, filepath.Join(dir, "sm.bak")} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s was created (%v)", f, err)
+		}
+	}
+}

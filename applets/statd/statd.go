@@ -138,6 +138,7 @@ func run(cfg config, log *slog.Logger, ready func(), lookupEnv func(string) (str
 	} else {
 		runNotify(cfg, log)
 	}
+	cfg.cluster.WarnUnused(log)
 	vips, closeVIPs, err := vipRecorder(cfg.cluster, log)
 	if err != nil {
 		log.Error("cannot record monitors per floating IP", "err", err)
@@ -262,7 +263,8 @@ func configure(args []string, stdout, stderr io.Writer, lookupEnv func(string) (
 		return cfg, 1, true
 	}
 	cfg.db, _ = store.Locate(store.Where{DB: flagDB, Dir: flagDir, ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
-	if cfg.cluster, err = cluster.FromNFSConf(conf); err != nil {
+	cfg.cluster = cluster.Read(conf)
+	if err := cfg.cluster.VIPsErr(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return cfg, 1, true
 	}

@@ -44,8 +44,10 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +110,8 @@ type Config struct {
 	// on etcd; default the host name, which is knfsd's own server scope
 	// (the UTS name of nfsd's namespace).
 	V4Scope string
+
+	problems []problem // unusable settings Read found
 }
 
 // Backends that [nfsrecover] backend names.
@@ -127,9 +131,21 @@ const (
 //	backend        = bbolt | etcd
 //	v4-scope       = NAME                    (V4Scope)
 //
-// The password is read from a file (mode 0600 expected), never from
-// nfs.conf itself, which is world-readable.
+// It fails on any unusable setting; commands that only work on the
+// cluster use it. The password is read from a file (mode 0600 expected),
+// never from nfs.conf itself, which is world-readable.
 func FromNFSConf(conf *nfsconf.Config) (Config, error) {
+	c := Read(conf)
+	return c, c.Err()
+}
+
+// Read reads the settings as FromNFSConf does but never fails: an
+// unusable setting is left at its default and kept as a problem, which
+// Err, RecordsErr and VIPsErr report. A program refuses to start only
+// for the settings it uses (see those methods) and logs the others with
+// WarnUnused, so a typo in a setting that a node does not use never
+// stops, say, the kernel's nfsdcltrack upcalls on it.
+func Read(conf *nfsconf.Config) Config {
 	c := Config{
 		Endpoints: splitList(conf.String("nfsrecover", "etcd-endpoints", "")),
 		Prefix:    conf.String("nfsrecover", "etcd-prefix", ""),
@@ -140,31 +156,95 @@ func FromNFSConf(conf *nfsconf.Config) (Config, error) {
 		Backend:   conf.String("nfsrecover", "backend", BackendBolt),
 		V4Scope:   conf.String("nfsrecover", "v4-scope", ""),
 	}
+	c.PasswordFile = conf.String("nfsrecover", "etcd-password-file", "")
 	if t := conf.String("nfsrecover", "etcd-timeout", ""); t != "" {
-		d, err := time.ParseDuration(t)
-		if err != nil || d <= 0 {
-			return c, fmt.Errorf("cluster: %w: etcd-timeout %q: want a duration such as 10s", ErrBadConfig, t)
+		if d, err := time.ParseDuration(t); err == nil && d > 0 {
+			c.RequestTimeout = d
+		} else {
+			c.refuse(keyTimeout, "%q: want a duration such as 10s", t)
 		}
-		c.RequestTimeout = d
 	}
 	if c.Backend != BackendBolt && c.Backend != BackendEtcd {
-		return c, fmt.Errorf("cluster: %w: backend %q: want %s or %s", ErrBadConfig, c.Backend, BackendBolt, BackendEtcd)
+		c.refuse(keyBackend, "%q: want %s or %s", c.Backend, BackendBolt, BackendEtcd)
 	}
 	if c.V4Scope == "" {
 		c.V4Scope, _ = os.Hostname()
 	}
 	if strings.ContainsAny(c.V4Scope, "/ \t") || c.V4Scope == "" {
-		return c, fmt.Errorf("cluster: %w: v4-scope %q: want a name without '/' or spaces", ErrBadConfig, c.V4Scope)
+		c.refuse(keyScope, "%q: want a name without '/' or spaces", c.V4Scope)
 	}
 	for _, ip := range splitList(conf.String("nfsrecover", "floating-ips", "")) {
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
-			return c, fmt.Errorf("cluster: %w: floating-ips: %q is not an IP address", ErrBadConfig, ip)
+			c.refuse(keyVIPs, "%q is not an IP address", ip)
+			c.FloatingIPs = nil // never a partial list
+			break
 		}
 		c.FloatingIPs = append(c.FloatingIPs, a.Unmap().String())
 	}
-	c.PasswordFile = conf.String("nfsrecover", "etcd-password-file", "")
-	return c, nil
+	return c
+}
+
+// The settings whose values Read checks.
+const (
+	keyTimeout = "etcd-timeout"
+	keyBackend = "backend"
+	keyScope   = "v4-scope"
+	keyVIPs    = "floating-ips"
+)
+
+// problem is an unusable setting.
+type problem struct {
+	key string
+	err error
+}
+
+func (c *Config) refuse(key, format string, args ...any) {
+	err := fmt.Errorf("cluster: %w: [nfsrecover] %s %s", ErrBadConfig, key, fmt.Sprintf(format, args...))
+	c.problems = append(c.problems, problem{key, err})
+}
+
+// Err reports every unusable setting (nil: none). Each error wraps
+// ErrBadConfig and names its setting.
+func (c Config) Err() error { return c.errOf(keyTimeout, keyBackend, keyScope, keyVIPs) }
+
+// RecordsErr reports the unusable settings that decide where cld and
+// cltrack keep their records: backend, and with backend = etcd also
+// etcd-timeout and v4-scope.
+func (c Config) RecordsErr() error {
+	if c.Backend == BackendEtcd {
+		return c.errOf(keyBackend, keyTimeout, keyScope)
+	}
+	return c.errOf(keyBackend)
+}
+
+// VIPsErr reports the unusable settings that decide statd's and
+// sm-notify's per-floating-IP records: floating-ips, and with floating
+// IPs set also etcd-timeout.
+func (c Config) VIPsErr() error {
+	if len(c.FloatingIPs) > 0 {
+		return c.errOf(keyVIPs, keyTimeout)
+	}
+	return c.errOf(keyVIPs)
+}
+
+// WarnUnused logs every unusable setting as a warning. A program calls
+// it once it has refused to start on the settings it uses, so what is
+// left are settings it does not use.
+func (c Config) WarnUnused(log *slog.Logger) {
+	for _, p := range c.problems {
+		log.Warn("setting ignored: not used by this program", "err", p.err)
+	}
+}
+
+func (c Config) errOf(keys ...string) error {
+	var errs []error
+	for _, p := range c.problems {
+		if slices.Contains(keys, p.key) {
+			errs = append(errs, p.err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // splitList splits a comma- or space-separated list.
