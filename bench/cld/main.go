@@ -56,6 +56,7 @@ func main() {
 	streamN := flag.Int("stream", 100000, "clients in the GraceStart stream")
 	threads := flag.Int("threads", 16, "concurrent upcalls (nfsd threads)")
 	samples := flag.Int("n", 200, "samples for the single-create median")
+	only := flag.String("impls", "real,ours,ours+etcd", "implementations to measure, comma-separated (ratios need all three)")
 	flag.Parse()
 	abs, _ := filepath.Abs(*ours)
 	owner := &etcdtest.Owner{}
@@ -69,6 +70,9 @@ func main() {
 	}
 	res := map[string]result{}
 	for _, im := range impls {
+		if !slices.Contains(strings.Split(*only, ","), im.name) {
+			continue
+		}
 		r, err := measure(im, *clients, *streamN, *threads, *samples)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "cld-bench: %s: %v\n", im.name, err)
