@@ -72,7 +72,7 @@ func (o *DirOpener) Open(ctx context.Context) (Pipe, error) {
 func (o *DirOpener) waitCreate(ctx context.Context) error {
 	buf := make([]byte, 4096)
 	for {
-		if err := waitReadable(ctx, o.inotify); err != nil {
+		if _, err := waitReadable(ctx, o.inotify); err != nil {
 			return err
 		}
 		n, err := unix.Read(o.inotify, buf)
@@ -170,28 +170,26 @@ func (p *filePipe) Close() error { return unix.Close(p.fd) }
 // POLLHUP a removed pipe.
 func (p *filePipe) Wait(ctx context.Context) error {
 	for {
-		if err := waitReadable(ctx, p.fd); err != nil {
-			return err
-		}
-		fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
-		if _, err := unix.Poll(fds, 0); err != nil && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("poll cld pipe: %w", err)
-		}
+		revents, err := waitReadable(ctx, p.fd)
 		switch {
-		case fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0:
+		case err != nil:
+			return err
+		case revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0:
 			return ErrPipeGone
-		case fds[0].Revents&unix.POLLIN != 0:
+		case revents&unix.POLLIN != 0:
 			return nil
 		}
 	}
 }
 
-// waitReadable blocks until fd polls readable or in error, or ctx ends.
-// An eventfd signalled by ctx's end interrupts the poll.
-func waitReadable(ctx context.Context, fd int) error {
+// waitReadable blocks until fd polls readable or in error, and returns
+// the events it reported (a second poll to read them would cost a FUSE
+// round trip on an emulated pipe), or until ctx ends. An eventfd
+// signalled by ctx's end interrupts the poll.
+func waitReadable(ctx context.Context, fd int) (int16, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
-		return fmt.Errorf("eventfd: %w", err)
+		return 0, fmt.Errorf("eventfd: %w", err)
 	}
 	defer unix.Close(efd)
 	stop := context.AfterFunc(ctx, func() {
@@ -205,13 +203,13 @@ func waitReadable(ctx context.Context, fd int) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("poll: %w", err)
+			return 0, fmt.Errorf("poll: %w", err)
 		}
 		if fds[1].Revents != 0 || ctx.Err() != nil {
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 		if fds[0].Revents != 0 {
-			return nil
+			return fds[0].Revents, nil
 		}
 	}
 }
