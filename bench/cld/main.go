@@ -2,9 +2,9 @@
 
 // Command cld-bench runs nfsrecover's nfsdcld and the real one in the same
 // run, each behind its own FUSE emulation of rpc_pipefs, and prints
-// creates per second, the GraceStart stream time (median of -trials),
-// one create's latency (against one "nfsdcltrack create" exec) and
-// memory, with ratios.
+// creates per second and the GraceStart stream time (medians of -trials
+// rounds, each running every implementation in turn), one create's
+// latency (against one "nfsdcltrack create" exec) and memory, with ratios.
 //
 //	go run ./bench/cld -ours ./nfsrecover [-real /usr/sbin/nfsdcld] [-clients 10000] [-stream 100000] [-threads 16]
 //
@@ -58,7 +58,7 @@ func main() {
 	threads := flag.Int("threads", 16, "concurrent upcalls (nfsd threads)")
 	samples := flag.Int("n", 200, "samples for the single-create median")
 	only := flag.String("impls", "real,ours,ours+etcd", "implementations to measure, comma-separated (ratios need all three)")
-	trials := flag.Int("trials", 3, "GraceStart streams per implementation (the median is reported: one run varies by about 20% here)")
+	trials := flag.Int("trials", 3, "rounds of the create rate and the stream, each implementation in turn (medians are reported: one run varies by about 20% here)")
 	flag.Parse()
 	abs, _ := filepath.Abs(*ours)
 	owner := &etcdtest.Owner{}
@@ -70,17 +70,25 @@ func main() {
 		{"ours", oursArgv, seedOurs, nil},
 		{"ours+etcd", oursArgv, seedEtcd(ec.Endpoints()), etcdConf(ec.Endpoints())},
 	}
+	impls = slices.DeleteFunc(impls, func(im impl) bool { return !slices.Contains(strings.Split(*only, ","), im.name) })
+	runs := map[string][]result{}
+	for t := range max(*trials, 1) {
+		for _, im := range impls {
+			n := *samples
+			if t > 0 {
+				n = 0 // one create's median is taken in the first round
+			}
+			r, err := measure(im, *clients, *streamN, *threads, n)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "cld-bench: %s: %v\n", im.name, err)
+				os.Exit(1)
+			}
+			runs[im.name] = append(runs[im.name], r)
+		}
+	}
 	res := map[string]result{}
-	for _, im := range impls {
-		if !slices.Contains(strings.Split(*only, ","), im.name) {
-			continue
-		}
-		r, err := measure(im, *clients, *streamN, *threads, *samples, *trials)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "cld-bench: %s: %v\n", im.name, err)
-			os.Exit(1)
-		}
-		res[im.name] = r
+	for name, rs := range runs {
+		res[name] = medians(rs)
 	}
 	exec1, err := cltrackCreate(*cltrack, *samples)
 	if err != nil {
@@ -89,7 +97,7 @@ func main() {
 	}
 	a, b, e := res["real"], res["ours"], res["ours+etcd"]
 	fmt.Printf("%-52s %12s %12s %14s %12s %14s\n", "measurement", "nfsdcld", "ours", "ratio", "ours+etcd", "etcd ratio")
-	fmt.Printf("%-52s %12.0f %12.0f %9.1fx faster %12.0f %9.1fx faster\n", fmt.Sprintf("creates/s, %d clients, %d threads", *clients, *threads),
+	fmt.Printf("%-52s %12.0f %12.0f %9.1fx faster %12.0f %9.1fx faster\n", fmt.Sprintf("creates/s, %d clients, %d threads (median of %d)", *clients, *threads, max(*trials, 1)),
 		a.createRate, b.createRate, b.createRate/a.createRate, e.createRate, e.createRate/a.createRate)
 	fmt.Printf("%-52s %12s %12s %9.1fx faster %12s %9.1fx faster\n", fmt.Sprintf("GraceStart stream of %d clients (median of %d)", *streamN, max(*trials, 1)),
 		ms(a.stream), ms(b.stream), a.stream.Seconds()/b.stream.Seconds(), ms(e.stream), a.stream.Seconds()/e.stream.Seconds())
@@ -184,7 +192,24 @@ func client(i int) cld.Msg {
 	return cld.Msg{Vers: 2, Cmd: cld.Create, Name: []byte(fmt.Sprintf("Linux NFSv4.2 client-%07d.example.com", i)), PrincHash: h[:]}
 }
 
-func measure(im impl, clients, streamN, threads, samples, trials int) (result, error) {
+// medians combines the rounds: the median rate and stream time, the first
+// round's single-create median, the highest peak RSS.
+func medians(rs []result) result {
+	r := rs[0]
+	rates := make([]float64, len(rs))
+	times := make([]time.Duration, len(rs))
+	for i, x := range rs {
+		rates[i], times[i], r.rssKB = x.createRate, x.stream, max(r.rssKB, x.rssKB)
+	}
+	slices.Sort(rates)
+	slices.Sort(times)
+	r.createRate, r.stream = rates[len(rs)/2], times[len(rs)/2]
+	return r
+}
+
+// measure runs one round for im: the create rate and, with samples > 0,
+// one create's median on one daemon, then the stream on another.
+func measure(im impl, clients, streamN, threads, samples int) (result, error) {
 	var r result
 	storage, err := os.MkdirTemp("", "cld-bench-db-")
 	if err != nil {
@@ -199,23 +224,14 @@ func measure(im impl, clients, streamN, threads, samples, trials int) (result, e
 		d.stop()
 		return r, err
 	}
-	if r.createRate, err = createRate(d, clients, threads); err == nil {
+	if r.createRate, err = createRate(d, clients, threads); err == nil && samples > 0 {
 		r.one, err = oneCreate(d, samples)
 	}
 	d.stop()
 	if err != nil {
 		return r, err
 	}
-	var times []time.Duration
-	for range max(trials, 1) {
-		if err := streamTime(im, streamN, &r); err != nil {
-			return r, err
-		}
-		times = append(times, r.stream)
-	}
-	slices.Sort(times)
-	r.stream = times[len(times)/2]
-	return r, nil
+	return r, streamTime(im, streamN, &r)
 }
 
 // createRate sends n creates from threads concurrent "nfsd threads".
@@ -289,7 +305,7 @@ func streamTime(im impl, n int, r *result) error {
 	if err == nil && got.Load() != int64(n) {
 		err = fmt.Errorf("streamed %d clients, want %d", got.Load(), n)
 	}
-	r.rssKB = max(r.rssKB, peakRSS(d.cmd.Process.Pid))
+	r.rssKB = peakRSS(d.cmd.Process.Pid)
 	return err
 }
 
