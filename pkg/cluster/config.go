@@ -47,7 +47,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -161,22 +160,22 @@ func Read(conf *nfsconf.Config) Config {
 		if d, err := time.ParseDuration(t); err == nil && d > 0 {
 			c.RequestTimeout = d
 		} else {
-			c.refuse(keyTimeout, "%q: want a duration such as 10s", t)
+			c.refuse(keyTimeout, fmt.Sprintf("etcd-timeout %q: want a duration such as 10s", t))
 		}
 	}
 	if c.Backend != BackendBolt && c.Backend != BackendEtcd {
-		c.refuse(keyBackend, "%q: want %s or %s", c.Backend, BackendBolt, BackendEtcd)
+		c.refuse(keyBackend, fmt.Sprintf("backend %q: want %s or %s", c.Backend, BackendBolt, BackendEtcd))
 	}
 	if c.V4Scope == "" {
 		c.V4Scope, _ = os.Hostname()
 	}
 	if strings.ContainsAny(c.V4Scope, "/ \t") || c.V4Scope == "" {
-		c.refuse(keyScope, "%q: want a name without '/' or spaces", c.V4Scope)
+		c.refuse(keyScope, fmt.Sprintf("v4-scope %q: want a name without '/' or spaces", c.V4Scope))
 	}
 	for _, ip := range splitList(conf.String("nfsrecover", "floating-ips", "")) {
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
-			c.refuse(keyVIPs, "%q is not an IP address", ip)
+			c.refuse(keyVIPs, fmt.Sprintf("floating-ips: %q is not an IP address", ip))
 			c.FloatingIPs = nil // never a partial list
 			break
 		}
@@ -185,35 +184,37 @@ func Read(conf *nfsconf.Config) Config {
 	return c
 }
 
-// The settings whose values Read checks.
+// setting is a set of the settings whose values Read checks.
+type setting uint8
+
 const (
-	keyTimeout = "etcd-timeout"
-	keyBackend = "backend"
-	keyScope   = "v4-scope"
-	keyVIPs    = "floating-ips"
+	keyTimeout setting = 1 << iota
+	keyBackend
+	keyScope
+	keyVIPs
 )
 
 // problem is an unusable setting.
 type problem struct {
-	key string
+	key setting
 	err error
 }
 
-func (c *Config) refuse(key, format string, args ...any) {
-	err := fmt.Errorf("cluster: %w: [nfsrecover] %s %s", ErrBadConfig, key, fmt.Sprintf(format, args...))
-	c.problems = append(c.problems, problem{key, err})
+// refuse records a problem; what names the setting and says what is wrong.
+func (c *Config) refuse(key setting, what string) {
+	c.problems = append(c.problems, problem{key, fmt.Errorf("cluster: %w: [nfsrecover] %s", ErrBadConfig, what)})
 }
 
 // Err reports every unusable setting (nil: none). Each error wraps
 // ErrBadConfig and names its setting.
-func (c Config) Err() error { return c.errOf(keyTimeout, keyBackend, keyScope, keyVIPs) }
+func (c *Config) Err() error { return c.errOf(keyTimeout | keyBackend | keyScope | keyVIPs) }
 
 // RecordsErr reports the unusable settings that decide where cld and
 // cltrack keep their records: backend, and with backend = etcd also
 // etcd-timeout and v4-scope.
-func (c Config) RecordsErr() error {
+func (c *Config) RecordsErr() error {
 	if c.Backend == BackendEtcd {
-		return c.errOf(keyBackend, keyTimeout, keyScope)
+		return c.errOf(keyBackend | keyTimeout | keyScope)
 	}
 	return c.errOf(keyBackend)
 }
@@ -221,9 +222,9 @@ func (c Config) RecordsErr() error {
 // VIPsErr reports the unusable settings that decide statd's and
 // sm-notify's per-floating-IP records: floating-ips, and with floating
 // IPs set also etcd-timeout.
-func (c Config) VIPsErr() error {
+func (c *Config) VIPsErr() error {
 	if len(c.FloatingIPs) > 0 {
-		return c.errOf(keyVIPs, keyTimeout)
+		return c.errOf(keyVIPs | keyTimeout)
 	}
 	return c.errOf(keyVIPs)
 }
@@ -231,16 +232,16 @@ func (c Config) VIPsErr() error {
 // WarnUnused logs every unusable setting as a warning. A program calls
 // it once it has refused to start on the settings it uses, so what is
 // left are settings it does not use.
-func (c Config) WarnUnused(log *slog.Logger) {
+func (c *Config) WarnUnused(log *slog.Logger) {
 	for _, p := range c.problems {
 		log.Warn("setting ignored: not used by this program", "err", p.err)
 	}
 }
 
-func (c Config) errOf(keys ...string) error {
+func (c *Config) errOf(keys setting) error {
 	var errs []error
 	for _, p := range c.problems {
-		if slices.Contains(keys, p.key) {
+		if keys&p.key != 0 {
 			errs = append(errs, p.err)
 		}
 	}
