@@ -17,6 +17,7 @@ import (
 
 	"nfsrecover/internal/pipefs"
 	"nfsrecover/internal/testenv"
+	"nfsrecover/pkg/cld"
 )
 
 // exitOf runs a command to completion and returns its exit status and
@@ -194,4 +195,39 @@ func fileSum(t *testing.T, path string) [32]byte {
 		t.Fatal(err)
 	}
 	return sha256.Sum256(b)
+}
+
+// TestClusterSettingsCldUses: a typo in a setting nfsdcld does not use on
+// its backend (floating-ips is statd's) is logged and the daemon serves;
+// a typo in backend stops the start with exit 1, naming it, and leaves
+// no database behind.
+func TestClusterSettingsCldUses(t *testing.T) {
+	needRig(t)
+	conf := filepath.Join(t.TempDir(), "nfs.conf")
+	os.WriteFile(conf, []byte("[nfsrecover]\nfloating-ips = 192.0.2.10/24\n"), 0o644)
+	r := newRigConf(t, "ours", t.TempDir(), conf)
+	r.call(getVersion())
+	r.call(graceStart(cld.Version2))
+	got := r.call(create(cld.Version2, "client-a", ""))
+	if m, err := cld.Decode(got[len(got)-1]); err != nil || m.Status != cld.StatusOK {
+		t.Fatalf("create with an unused bad setting: %+v %v; log:\n%s", m, err, r.log)
+	}
+	if !strings.Contains(r.log.String(), "floating-ips") {
+		t.Errorf("no warning naming floating-ips:\n%s", r.log)
+	}
+
+	os.WriteFile(conf, []byte("[nfsrecover]\nbackend = ectd\n"), 0o644)
+	storage := t.TempDir()
+	cmd := exec.Command(bin, "cld", "-F", "-p", r.fs.Dir(), "-s", storage)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(os.Environ(), "NFSRECOVER_NFS_CONF="+conf)
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFatal || !strings.Contains(out.String(), "backend") {
+		t.Errorf("backend typo: %v, output %q; want exit %d naming backend", err, out.String(), exitFatal)
+	}
+	if _, err := os.Stat(filepath.Join(storage, "nfsrecover.db")); !os.IsNotExist(err) {
+		t.Errorf("backend typo left a database (%v)", err)
+	}
 }
