@@ -48,11 +48,14 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 			}
 			h := doctor.Host{StateDir: c.String("state-dir"), Rpcbind: c.String("rpcbind"), Pipefs: c.String("pipefs"),
 				NSMStateFile: c.String("nsm-state-file"), NfsdDir: c.String("nfsd-dir"), Names: names(c, conf)}
-			view, err := cliutil.ClusterView(c.Context, conf)
-			if err != nil {
-				return err
+			cc := cluster.Read(conf)
+			if h.Settings = cc.Err(); h.Settings == nil {
+				view, err := cliutil.ClusterView(c.Context, conf)
+				if err != nil {
+					return err
+				}
+				h.Cluster = view
 			}
-			h.Cluster = view
 			h.DB, _ = store.Locate(store.Where{DB: c.String("db"), Dir: dirIfSet(c), ConfDir: conf.String("statd", "state-directory-path", "")}, lookupEnv, conf)
 			fs := doctor.Run(c.Context, h)
 			status = doctor.Worst(fs)
@@ -90,8 +93,5 @@ func names(c *cli.Context, conf *nfsconf.Config) []string {
 			out = append(out, v)
 		}
 	}
-	if cc, err := cluster.FromNFSConf(conf); err == nil {
-		out = append(out, cc.FloatingIPs...) // sm-notify -v sends each
-	}
-	return out
+	return append(out, cluster.Read(conf).FloatingIPs...) // sm-notify -v sends each
 }

@@ -29,6 +29,7 @@ type host struct {
 	dir  string
 	cmd  *exec.Cmd
 	args []string
+	conf string // nfs.conf doctor reads; default none
 }
 
 func newHost(t *testing.T) *host {
@@ -72,8 +73,12 @@ func (h *host) doctor(names ...string) (int, []doctor.Finding, string) {
 		args = append(args, "--name", n)
 	}
 	var out, errb bytes.Buffer
+	conf := h.conf
+	if conf == "" {
+		conf = "/nonexistent"
+	}
 	code := Main(args, nil, &out, &errb, func(k string) (string, bool) {
-		return "/nonexistent", k == "NFSRECOVER_NFS_CONF"
+		return conf, k == "NFSRECOVER_NFS_CONF"
 	})
 	var fs []struct {
 		doctor.Finding
@@ -117,6 +122,10 @@ func TestDoctor(t *testing.T) {
 			os.WriteFile(filepath.Join(h.dir, "sm", "stranger"), []byte("0100007f 000186b5 00000003 00000010 00000000000000000000000000000000 stranger ourhost\n"), 0o600)
 		}, nil, 1, "mirror", `"stranger" is in the files only`},
 		{"no PTR for a -v name", func(*host) {}, []string{"192.0.2.1"}, 2, "reverse DNS", "no PTR record"},
+		{"unusable cluster setting", func(h *host) {
+			h.conf = filepath.Join(h.dir, "nfs.conf")
+			os.WriteFile(h.conf, []byte("[nfsrecover]\nfloating-ips = 192.0.2.10/24\n"), 0o644)
+		}, nil, 1, "cluster settings", `FAIL: cluster: bad etcd settings: [nfsrecover] floating-ips: "192.0.2.10/24" is not an IP address`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -207,12 +207,12 @@ func (c *Config) refuse(key setting, what string) {
 
 // Err reports every unusable setting (nil: none). Each error wraps
 // ErrBadConfig and names its setting.
-func (c *Config) Err() error { return c.errOf(keyTimeout | keyBackend | keyScope | keyVIPs) }
+func (c Config) Err() error { return c.errOf(keyTimeout | keyBackend | keyScope | keyVIPs) }
 
 // RecordsErr reports the unusable settings that decide where cld and
 // cltrack keep their records: backend, and with backend = etcd also
 // etcd-timeout and v4-scope.
-func (c *Config) RecordsErr() error {
+func (c Config) RecordsErr() error {
 	if c.Backend == BackendEtcd {
 		return c.errOf(keyBackend | keyTimeout | keyScope)
 	}
@@ -222,7 +222,7 @@ func (c *Config) RecordsErr() error {
 // VIPsErr reports the unusable settings that decide statd's and
 // sm-notify's per-floating-IP records: floating-ips, and with floating
 // IPs set also etcd-timeout.
-func (c *Config) VIPsErr() error {
+func (c Config) VIPsErr() error {
 	if len(c.FloatingIPs) > 0 {
 		return c.errOf(keyVIPs | keyTimeout)
 	}
@@ -232,13 +232,13 @@ func (c *Config) VIPsErr() error {
 // WarnUnused logs every unusable setting as a warning. A program calls
 // it once it has refused to start on the settings it uses, so what is
 // left are settings it does not use.
-func (c *Config) WarnUnused(log *slog.Logger) {
+func (c Config) WarnUnused(log *slog.Logger) {
 	for _, p := range c.problems {
 		log.Warn("setting ignored: not used by this program", "err", p.err)
 	}
 }
 
-func (c *Config) errOf(keys setting) error {
+func (c Config) errOf(keys setting) error {
 	var errs []error
 	for _, p := range c.problems {
 		if keys&p.key != 0 {

@@ -8,10 +8,15 @@ import (
 	"nfsrecover/pkg/cluster"
 )
 
-// checkCluster reports the cluster's state when the host is in one
-// (Host.Cluster set): etcd's quorum, who keeps the cluster in grace, and
-// members that need grace but hold no lease (down, or their agent is).
+// checkCluster reports unusable cluster settings, or else the cluster's
+// state when the host is in one (Host.Cluster set): etcd's quorum, who
+// keeps the cluster in grace, and members that need grace but hold no
+// lease (down, or their agent is).
 func checkCluster(_ context.Context, h Host) []Finding {
+	if h.Settings != nil {
+		return []Finding{{"cluster settings", Fail, strings.ReplaceAll(h.Settings.Error(), "\n", "; "),
+			"correct them in nfs.conf; meanwhile each program that uses one refuses to start (nfsdcltrack and nfsdcld: backend, and with backend = etcd etcd-timeout and v4-scope; rpc.statd: floating-ips, and with floating IPs etcd-timeout), and the cluster cannot be checked"}}
+	}
 	v := h.Cluster
 	if v == nil {
 		return nil

@@ -56,6 +56,7 @@ type Host struct {
 	Running      func(comm string) bool // whether a process of that name runs; default: the process table
 	Timeout      time.Duration          // per network check; default 2 s
 	Cluster      *cluster.View          // the cluster as etcd shows it; nil: not in one
+	Settings     error                  // unusable [nfsrecover] cluster settings (cluster.Config.Err); nil: none
 }
 
 func (h *Host) defaults() {
