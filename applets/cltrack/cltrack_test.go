@@ -8,21 +8,18 @@ import (
 	"strings"
 	"testing"
 
+	"nfsrecover/internal/testenv"
 	"nfsrecover/pkg/legacy/cltracksql"
 	"nfsrecover/pkg/store"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func env(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
 var noConf = map[string]string{EnvNFSConf: "/nonexistent/nfs.conf"}
 
 func call(args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
-	code := run(args, &out, &errb, env(noConf), false)
+	code := run(args, &out, &errb, testenv.Lookup(noConf), false)
 	return out.String(), errb.String(), code
 }
 
@@ -73,12 +70,12 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	for _, c := range cases {
 		var errb bytes.Buffer
-		cfg, err := configure(append([]string{"nfsdcltrack"}, append(c.args, "init")...), &errb, env(c.env))
+		cfg, err := configure(append([]string{"nfsdcltrack"}, append(c.args, "init")...), &errb, testenv.Lookup(c.env))
 		if err != nil || cfg.dbPath != c.want {
 			t.Errorf("%v %v: db %q (%v), want %q", c.env, c.args, cfg.dbPath, err, c.want)
 		}
 	}
-	cfg, _ := configure([]string{"nfsdcltrack", "init"}, &bytes.Buffer{}, env(map[string]string{EnvNFSConf: conf}))
+	cfg, _ := configure([]string{"nfsdcltrack", "init"}, &bytes.Buffer{}, testenv.Lookup(map[string]string{EnvNFSConf: conf}))
 	if !cfg.compat || !cfg.debug {
 		t.Errorf("nfs.conf cltrack-compat/debug not honoured: %+v", cfg)
 	}
@@ -147,7 +144,7 @@ func TestV4RecoveryImportExport(t *testing.T) {
 	}
 	// The check of the client whose md5 matches ("abc") turns it into a record.
 	var o, e bytes.Buffer
-	if c := run([]string{"nfsdcltrack", "--db", db, "check", "616263"}, &o, &e, env(noConf), false); c != 0 {
+	if c := run([]string{"nfsdcltrack", "--db", db, "check", "616263"}, &o, &e, testenv.Lookup(noConf), false); c != 0 {
 		t.Fatalf("check via hash: %d %s", c, e.String())
 	}
 	back := filepath.Join(dir, "back")
@@ -172,7 +169,7 @@ func TestUnusedClusterSettingNeverStopsUpcalls(t *testing.T) {
 		t.Helper()
 		os.WriteFile(conf, []byte("[nfsrecover]\n"+body), 0o644)
 		var out, errb bytes.Buffer
-		code := run(append([]string{"nfsdcltrack", "-f", "-s", dir + "/state"}, args...), &out, &errb, env(map[string]string{EnvNFSConf: conf}), false)
+		code := run(append([]string{"nfsdcltrack", "-f", "-s", dir + "/state"}, args...), &out, &errb, testenv.Lookup(map[string]string{EnvNFSConf: conf}), false)
 		return errb.String(), code
 	}
 	bad := "floating-ips = 192.0.2.10/24\netcd-timeout = 10\n"
@@ -190,7 +187,7 @@ func TestUnusedClusterSettingNeverStopsUpcalls(t *testing.T) {
 	other := t.TempDir()
 	os.WriteFile(conf, []byte("[nfsrecover]\nbackend = ectd\n"), 0o644)
 	var out, errb bytes.Buffer
-	code := run([]string{"nfsdcltrack", "-f", "-s", other, "init"}, &out, &errb, env(map[string]string{EnvNFSConf: conf}), false)
+	code := run([]string{"nfsdcltrack", "-f", "-s", other, "init"}, &out, &errb, testenv.Lookup(map[string]string{EnvNFSConf: conf}), false)
 	if code == 0 || !strings.Contains(errb.String(), "backend") {
 		t.Errorf("backend typo: exit %d, stderr %q; want a refusal naming backend", code, errb.String())
 	}

@@ -8,17 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func lookup(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
+	"nfsrecover/internal/testenv"
+)
 
 func TestConfigure(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nfs.conf")
 	os.WriteFile(conf, []byte("[sm-notify]\nretry-time = 2\nupdate-state = n\nlift-grace = no\noutgoing-port = 700\n[statd]\nstate-directory-path = /srv/nfs\n"), 0o644)
-	env := lookup(map[string]string{"NFSRECOVER_NFS_CONF": conf})
+	env := testenv.Lookup(map[string]string{"NFSRECOVER_NFS_CONF": conf})
 	var out, errb bytes.Buffer
 	cfg, _, done := configure([]string{"sm-notify"}, &out, &errb, env)
 	if done || cfg.retry != 2*time.Minute || !cfg.noUpdate || cfg.liftGrace || cfg.port != 700 || cfg.stateDir != "/srv/nfs" || cfg.defaultDir {
@@ -97,7 +95,7 @@ func TestBadFloatingIPs(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nfs.conf")
 	os.WriteFile(conf, []byte("[nfsrecover]\nfloating-ips = 192.0.2.10/24\n"), 0o644)
-	env := lookup(map[string]string{"NFSRECOVER_NFS_CONF": conf})
+	env := testenv.Lookup(map[string]string{"NFSRECOVER_NFS_CONF": conf})
 	var out, errb bytes.Buffer
 	cfg, code, done := configure([]string{"sm-notify", "-f", "-P", dir}, &out, &errb, env)
 	if done || code != 0 {

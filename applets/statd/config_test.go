@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nfsrecover/internal/testenv"
 )
 
 // TestClusterSettingsStatdUses: statd refuses a bad floating-ips (it would
@@ -15,12 +17,7 @@ import (
 func TestClusterSettingsStatdUses(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nfs.conf")
-	env := func(k string) (string, bool) {
-		if k == "NFSRECOVER_NFS_CONF" {
-			return conf, true
-		}
-		return "", false
-	}
+	env := testenv.Lookup(map[string]string{"NFSRECOVER_NFS_CONF": conf})
 	cases := []struct {
 		body    string
 		refused string // the setting named in the refusal; "": starts

@@ -124,6 +124,12 @@ func StartRpcbind(t testing.TB) {
 	}
 }
 
+// Lookup is an os.LookupEnv over m: the environment an applet's Main is
+// given in a test.
+func Lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
 // WaitFor polls cond until it holds or d passes, and reports whether it
 // held: the way tests wait for an event instead of sleeping.
 func WaitFor(d time.Duration, cond func() bool) bool {
