@@ -46,9 +46,9 @@ func Main(args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(s
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
-			h := doctor.Host{StateDir: c.String("state-dir"), Rpcbind: c.String("rpcbind"), Pipefs: c.String("pipefs"),
-				NSMStateFile: c.String("nsm-state-file"), NfsdDir: c.String("nfsd-dir"), Names: names(c, conf)}
 			cc := cluster.Read(conf)
+			h := doctor.Host{StateDir: c.String("state-dir"), Rpcbind: c.String("rpcbind"), Pipefs: c.String("pipefs"),
+				NSMStateFile: c.String("nsm-state-file"), NfsdDir: c.String("nfsd-dir"), Names: names(c, conf, cc.FloatingIPs)}
 			if h.Settings = cc.Err(); h.Settings == nil {
 				view, err := cliutil.ClusterView(c.Context, conf)
 				if err != nil {
@@ -82,8 +82,9 @@ func dirIfSet(c *cli.Context) string {
 	return ""
 }
 
-// names are the names to check for reverse DNS: given, else nfs.conf's.
-func names(c *cli.Context, conf *nfsconf.Config) []string {
+// names are the names to check for reverse DNS: given, else nfs.conf's
+// and the floating IPs (sm-notify -v sends each).
+func names(c *cli.Context, conf *nfsconf.Config, floating []string) []string {
 	if n := c.StringSlice("name"); len(n) > 0 {
 		return n
 	}
@@ -93,5 +94,5 @@ func names(c *cli.Context, conf *nfsconf.Config) []string {
 			out = append(out, v)
 		}
 	}
-	return append(out, cluster.Read(conf).FloatingIPs...) // sm-notify -v sends each
+	return append(out, floating...)
 }
